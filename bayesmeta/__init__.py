@@ -18,21 +18,24 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from bayesmeta.data import DataError, DataWarning, StudyData, effect_sizes, read_csv, study_data
-
 __version__ = "0.1.0"
 
-_LAZY = {
-    "fit": "bayesmeta.fit",
-    "fit_many": "bayesmeta.fit",
-    "MetaResult": "bayesmeta.results",
-    "load": "bayesmeta.results",
-    "ConvergenceWarning": "bayesmeta.diagnostics",
-    "Diagnostics": "bayesmeta.diagnostics",
-    "priors": "bayesmeta.priors",
-    "datasets": "bayesmeta.datasets",
-    "classical": "bayesmeta.classical",
-}
+from bayesmeta import priors  # noqa: E402
+from bayesmeta.data import (  # noqa: E402
+    DataError,
+    DataWarning,
+    StudyData,
+    effect_sizes,
+    read_csv,
+    study_data,
+)
+from bayesmeta.diagnostics import ConvergenceWarning, Diagnostics  # noqa: E402
+from bayesmeta.fit import fit, fit_many  # noqa: E402
+from bayesmeta.results import MetaResult, load  # noqa: E402
+
+# modules loaded on first use
+_LAZY = {"datasets": "bayesmeta.datasets", "classical": "bayesmeta.classical",
+         "plots": "bayesmeta.plots"}
 
 __all__ = [
     "ConvergenceWarning",
@@ -48,24 +51,21 @@ __all__ = [
     "fit",
     "fit_many",
     "load",
+    "plots",
     "priors",
     "read_csv",
     "study_data",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from bayesmeta import classical, datasets, priors
-    from bayesmeta.diagnostics import ConvergenceWarning, Diagnostics
-    from bayesmeta.fit import fit, fit_many
-    from bayesmeta.results import MetaResult, load
+    from bayesmeta import classical, datasets, plots
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         module = importlib.import_module(_LAZY[name])
-        value = module if module.__name__.endswith(name) else getattr(module, name)
-        globals()[name] = value
-        return value
+        globals()[name] = module
+        return module
     raise AttributeError(f"module 'bayesmeta' has no attribute {name!r}")
 
 

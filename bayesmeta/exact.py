@@ -174,6 +174,9 @@ class ExactPosterior:
     grid_u, grid_cdf, grid_dens : (B, N) log(tau) grid, posterior CDF and density in u
     tau_floor : (B,) tau at the start of the grid (mass below it sits in the tail node)
     log_evidence : (B,) log marginal likelihood (NaN under a flat mu prior)
+    log_norm : (B,) log normalising constant; equals ``log_evidence`` under a proper prior,
+        and under a flat prior is defined up to a constant shared by every tau prior
+        (so ratios such as the Bayes factor for tau = 0 remain valid)
     """
 
     y: Array
@@ -188,6 +191,7 @@ class ExactPosterior:
     grid_dens: Array
     tau_floor: Array
     log_evidence: Array
+    log_norm: Array
     fixed: bool
 
     # -- mixtures -----------------------------------------------------------------------
@@ -344,7 +348,7 @@ def integrate(y: Array, v: Array, mask: Array | None, mu_prior: Prior, tau_prior
         log_ev = ll[:, 0] if np.isfinite(s02) else np.full(B, np.nan)
         post = ExactPosterior(y, v, mask, zeros, np.ones((B, 1)), mh, mv,
                               np.zeros((B, 2)), np.array([[1.0, 1.0]] * B), np.zeros((B, 2)),
-                              np.zeros(B), log_ev, fixed=True)
+                              np.zeros(B), log_ev, ll[:, 0], fixed=True)
         post._prior = (m0, s02)
         return post
 
@@ -398,11 +402,9 @@ def integrate(y: Array, v: Array, mask: Array | None, mu_prior: Prior, tau_prior
     cdf = tail[:, None] + cumulative_simpson(dens, x=ug, axis=1, initial=0.0)
     norm = cdf[:, -1:]
     cdf, dens = cdf / norm, dens / norm
-    if np.isfinite(s02):
-        log_ev = lmax + np.log(total)
-    else:
-        log_ev = np.full(B, np.nan)
+    log_norm = lmax + np.log(total)
+    log_ev = log_norm if np.isfinite(s02) else np.full(B, np.nan)
     post = ExactPosterior(y, v, mask, tau_nodes, weight, mu_hat, mu_var, ug, cdf, dens,
-                          np.where(at_floor, np.exp(ua), 0.0), log_ev, fixed=False)
+                          np.where(at_floor, np.exp(ua), 0.0), log_ev, log_norm, fixed=False)
     post._prior = (m0, s02)
     return post
