@@ -48,9 +48,14 @@ Array = NDArray[np.float64]
 #: Log-density drop that bounds the integration range (e^-40 ~ 4e-18 of the peak).
 LOG_DROP = 40.0
 #: Points of the uniform Simpson grid on log(tau) (odd).
-N_GRID = 401
-#: Gauss-Legendre nodes for the normal mixtures.
-N_GAUSS = 96
+N_GRID = 801
+#: Gauss-Legendre nodes per panel, and the widest panel (in log tau), for the mixtures.
+N_GAUSS = 20
+PANEL_WIDTH = 2.0
+#: Left-tail cut when p(tau | y) stays positive at tau = 0: below it the density in
+#: log(tau) decays like e^u and its mass (< e^-LEFT_DROP of the peak) sits in the
+#: tau = 0 node.
+LEFT_DROP = 25.0
 _N_COARSE = 161
 _LOG2PI = np.log(2 * np.pi)
 
@@ -370,24 +375,27 @@ def integrate(y: Array, v: Array, mask: Array | None, mu_prior: Prior, tau_prior
         raise FloatingPointError("the posterior of tau could not be evaluated (non-finite density)")
     # 3. bracket: coarse points within LOG_DROP of the peak, one cell of margin each side
     above = lc > (lmax - LOG_DROP)[:, None]
+    above_left = lc > (lmax - (LEFT_DROP if reaches_zero else LOG_DROP))[:, None]
     idx = np.arange(_N_COARSE)[None, :]
-    first = np.where(above.any(1), np.where(above, idx, _N_COARSE).min(1), i_star)
+    first = np.where(above_left.any(1), np.where(above_left, idx, _N_COARSE).min(1), i_star)
     last = np.where(above.any(1), np.where(above, idx, -1).max(1), i_star)
     first = np.minimum(first, i_star) - 1
     last = np.maximum(last, i_star) + 1
     ua = np.where(first < 0, lo, lo + np.maximum(first, 0) * cell)
     ub = np.where(last >= _N_COARSE, hi, lo + np.minimum(last, _N_COARSE - 1) * cell)
-    at_floor = (first < 0) & reaches_zero
+    at_floor = np.full(B, reaches_zero)
 
     # 4. Simpson grid on [ua, ub] for the CDF of tau
     tg = np.linspace(0.0, 1.0, N_GRID)
     ug = ua[:, None] + (ub - ua)[:, None] * tg[None, :]
     lg, _, _ = _log_post_u(ug, *args)
-    # 5. Gauss-Legendre nodes on the same bracket for the mixtures
-    half = 0.5 * (ub - ua)
-    un = (ua + half)[:, None] + half[:, None] * _GL_X[None, :]
+    # 5. composite Gauss-Legendre nodes on the same bracket for the mixtures
+    n_panels = int(np.clip(np.ceil((ub - ua).max() / PANEL_WIDTH), 2, 24))
+    edges = ua[:, None] + (ub - ua)[:, None] * np.linspace(0, 1, n_panels + 1)[None, :]
+    half = 0.5 * np.diff(edges, axis=1)                                  # (B, P)
+    un = ((edges[:, :-1] + half)[:, :, None] + half[:, :, None] * _GL_X).reshape(B, -1)
     ln, mh, mv = _log_post_u(un, *args)
-    wn = half[:, None] * _GL_W[None, :] * np.exp(ln - lmax[:, None])
+    wn = (half[:, :, None] * _GL_W).reshape(B, -1) * np.exp(ln - lmax[:, None])
     # tail below the grid: p(tau|y) ~ constant as tau -> 0, i.e. exp(l(u)) ~ e^u there
     tail = np.where(at_floor, np.exp(lg[:, 0] - lmax), 0.0)
     _, mh0, mv0 = conditional(np.zeros((B, 1)), y, v, mask, m0, s02)

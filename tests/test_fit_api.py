@@ -1,0 +1,120 @@
+"""fit() arguments, errors, printing and save/load."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayesmeta
+from bayesmeta import priors
+
+
+@pytest.fixture
+def est():
+    return pd.DataFrame({"study": ["A", "B", "C"], "estimate": [0.4, 0.7, 0.2],
+                         "se": [0.2, 0.25, 0.3]})
+
+
+def test_k0_is_a_clear_error(est):
+    with pytest.raises(bayesmeta.DataError, match="no studies"):
+        bayesmeta.fit(est.iloc[:0], "SMD")
+
+
+def test_unknown_measure(est):
+    with pytest.raises(bayesmeta.DataError, match="unknown measure 'ABC'"):
+        bayesmeta.fit(est, "ABC")
+
+
+def test_non_positive_prior_scale(est):
+    with pytest.raises(priors.PriorError, match="sigma must be > 0"):
+        bayesmeta.fit(est, "SMD", tau_prior="halfnormal(-0.5)")
+    with pytest.raises(priors.PriorError, match="prior on tau must be on"):
+        bayesmeta.fit(est, "SMD", tau_prior=priors.Normal(0, 1))
+
+
+def test_binomial_with_reported_estimates(est):
+    with pytest.raises(ValueError, match="likelihood='binomial' needs arm-level binary data"):
+        bayesmeta.fit(est.assign(estimate=[1.2, 1.5, 0.9], ), "OR", likelihood="binomial")
+
+
+def test_bad_options(est, crins):
+    with pytest.raises(ValueError, match="model must be one of"):
+        bayesmeta.fit(est, "SMD", model="mixed")
+    with pytest.raises(ValueError, match="engine must be one of"):
+        bayesmeta.fit(est, "SMD", engine="gibbs")
+    with pytest.raises(ValueError, match="draws must be an integer >= 1"):
+        bayesmeta.fit(est, "SMD", draws=0)
+    with pytest.raises(ValueError, match="engine='exact' does not apply to the binomial"):
+        bayesmeta.fit(crins, "OR", likelihood="binomial", engine="exact")
+    with pytest.raises(ValueError, match="measure='OR'"):
+        bayesmeta.fit(crins, "RR", likelihood="binomial")
+    with pytest.raises(ValueError, match="tau_prior was given but model='fixed'"):
+        bayesmeta.fit(est, "SMD", model="fixed", tau_prior="halfnormal(1)")
+    with pytest.raises(ValueError, match="measure is required"):
+        bayesmeta.fit(est)
+
+
+def test_no_default_tau_prior_for_generic(est):
+    with pytest.raises(priors.PriorError, match="no default prior on tau for measure GEN"):
+        bayesmeta.fit(est, "GEN")
+    assert bayesmeta.fit(est, "GEN", model="fixed").k == 3
+
+
+def test_md_default_tau_prior_scales_with_pooled_sd():
+    df = pd.DataFrame({"study": ["a", "b"], "mean_t": [10.0, 12.0], "sd_t": [4.0, 4.0],
+                       "n_t": [20, 20], "mean_c": [8.0, 9.0], "sd_c": [4.0, 4.0],
+                       "n_c": [20, 20]})
+    r = bayesmeta.fit(df, "MD")
+    assert r.tau_prior == priors.HalfNormal(2.0)  # 0.5 x pooled SD 4
+    assert "pooled within-arm SD 4" in str(r)
+
+
+def test_print_shows_model_priors_k_interval_kind_and_verdict(est):
+    text = str(bayesmeta.fit(est, "SMD", tau_prior=priors.turner2015()))
+    for part in ("random-effects", "normal-normal", "k = 3 studies", "95% equal-tailed",
+                 "tau ~ LogNormal(mu=-1.28, sigma=0.87)", "Turner 2015", "Diagnostics:",
+                 "theta_new", "Study-specific"):
+        assert part in text, part
+
+
+def test_ratio_measure_natural_scale_and_prior_sensitivity():
+    df = pd.DataFrame({"study": ["ProDERM"], "estimate": [1.80], "ci_lower": [1.26],
+                       "ci_upper": [2.56]})
+    res = {name: bayesmeta.fit(df, "RR", tau_prior=p)
+           for name, p in [("hn05", "halfnormal(0.5)"), ("hn1", "halfnormal(1)")]}
+    # wider heterogeneity prior -> wider prediction interval for a new study
+    w = {n: r.summary().loc["theta_new", "upper"] - r.summary().loc["theta_new", "lower"]
+         for n, r in res.items()}
+    assert w["hn1"] > w["hn05"]
+    nat = res["hn05"].summary(scale="natural")
+    assert nat.loc["mu", "median"] == pytest.approx(
+        np.exp(res["hn05"].summary().loc["mu", "median"]))
+    with pytest.raises(ValueError, match="ratios and must be > 0"):
+        res["hn05"].prob_exceeds([0.0])
+
+
+@pytest.mark.filterwarnings("ignore::bayesmeta.ConvergenceWarning")  # small run on purpose
+@pytest.mark.parametrize("engine", ["exact", "nuts"])
+def test_save_load_roundtrip(tmp_path, crins, engine):
+    r = bayesmeta.fit(crins, "OR", engine=engine, seed=3, draws=300, tune=300, chains=2)
+    path = r.save(tmp_path / "res.nc")
+    back = bayesmeta.load(path)
+    pd.testing.assert_frame_equal(back.summary(), r.summary())
+    pd.testing.assert_frame_equal(back.prob_exceeds([0.3, 0.5]), r.prob_exceeds([0.3, 0.5]))
+    assert back.tau_prior == r.tau_prior and back.mu_prior == r.mu_prior
+    assert back.provenance["data_sha256"] == r.data.sha256()
+    assert back.settings["seed"] == 3
+    assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_load_rejects_other_files(tmp_path):
+    import xarray as xr
+    p = tmp_path / "x.nc"
+    xr.DataTree(xr.Dataset({"a": ("x", [1.0])})).to_netcdf(p, engine="h5netcdf")
+    with pytest.raises(ValueError, match="not a bayesmeta result"):
+        bayesmeta.load(p)
+
+
+def test_seed_is_recorded_when_not_given(est):
+    r = bayesmeta.fit(est, "SMD")
+    assert isinstance(r.settings["seed"], int)
+    assert r.provenance["versions"]["numpy"] == np.__version__
