@@ -474,7 +474,9 @@ class MetaResult:
             lines.append(f"  alpha_i (baseline log odds) ~ {self.baseline_prior!r}")
         lines.append(f"Posterior medians with {pct} equal-tailed credible intervals{scale_note}:")
         width = max(12, *(len(str(i)) for i in s.index)) + 2
-        lines.append(f"  {'':<{width}}{'median':>9}  {pct + ' CrI':<22}{'mean':>9}{'sd':>9}")
+        moments = not natural  # mean/sd of a ratio's heavy-tailed posterior mislead; omit
+        lines.append(f"  {'':<{width}}{'median':>9}  {pct + ' CrI':<22}"
+                     + (f"{'mean':>9}{'sd':>9}" if moments else ""))
         labels = {"mu": "mu (pooled)", "tau": "tau", "theta_new": "theta_new"}
         for name, row in s.iterrows():
             if name == self.data.labels[0]:
@@ -482,7 +484,7 @@ class MetaResult:
             lab = labels.get(name, f"  {name}")
             ci = f"{_num(row['lower'])} to {_num(row['upper'])}"
             lines.append(f"  {lab:<{width}}{_num(row['median']):>9}  {ci:<22}"
-                         f"{_num(row['mean']):>9}{_num(row['sd']):>9}")
+                         + (f"{_num(row['mean']):>9}{_num(row['sd']):>9}" if moments else ""))
         if not self.fixed:
             h = self.heterogeneity(ci_prob)
             i2 = h.loc["I2"]

@@ -1,0 +1,103 @@
+"""Text for people: the MCID table, plain-language sentences and the markdown report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["markdown_report", "mcid_text", "plain_language"]
+
+
+def _describe_threshold(measure: str, t: float, direction: str, ratio: bool) -> str:
+    if ratio:
+        change = abs(t - 1) * 100
+        if t > 1 and direction == "greater":
+            return f"above {t:g} (a relative increase of more than {change:.0f}%)"
+        if t < 1 and direction == "less":
+            return f"below {t:g} (a relative reduction of more than {change:.0f}%)"
+        return f"{'above' if direction == 'greater' else 'below'} {t:g}"
+    return f"{'above' if direction == 'greater' else 'below'} {t:g}"
+
+
+def plain_language(result: Any, mcid: pd.DataFrame, spec: Any = None) -> list[str]:
+    """One sentence per candidate MCID, e.g. "Probability 0.97 that the pooled RR is above 1.25
+    (a relative increase of more than 25%); 0.80 for the effect in a new study."."""
+    direction = mcid.attrs.get("direction", "greater")
+    ratio = result.is_ratio and mcid.attrs.get("scale", "natural") == "natural"
+    out = []
+    for _, row in mcid.iterrows():
+        what = _describe_threshold(result.measure, row["threshold"], direction, ratio)
+        label = f" [{row['label']}]" if "label" in row and isinstance(row["label"], str) else ""
+        text = (f"Probability {row['p_mu']:.2f} that the pooled {result.measure} is {what}"
+                f"{label}")
+        if not result.fixed:
+            text += f"; {row['p_new']:.2f} that the effect in a new study is."
+        else:
+            text += "."
+        out.append(text)
+    return out
+
+
+def mcid_text(result: Any, mcid: pd.DataFrame) -> str:
+    """The MCID table as text with a heading that says what the probabilities are."""
+    sign = ">" if mcid.attrs.get("direction", "greater") == "greater" else "<"
+    scale = mcid.attrs.get("scale", "natural")
+    unit = (f"{result.measure} (ratio)" if result.is_ratio and scale == "natural"
+            else result.measure)
+    head = (f"MCID probabilities: P(mu {sign} threshold) for the pooled effect, "
+            f"P(theta_new {sign} threshold) for a new study; thresholds as {unit}")
+    cols = [c for c in ("threshold", "label", "p_mu", "p_new", "mcse", "mcse_new")
+            if c in mcid.columns]
+    return head + "\n" + mcid[cols].to_string(index=False, float_format=lambda x: f"{x:.4f}")
+
+
+def _md_table(df: pd.DataFrame, index: bool = True) -> str:
+    frame = df.reset_index() if index else df
+    cols = [str(c) for c in frame.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for _, row in frame.iterrows():
+        cells = [f"{v:.4g}" if isinstance(v, float) else str(v) for v in row.tolist()]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def markdown_report(result: Any, mcid: pd.DataFrame | None, classical: pd.DataFrame | None,
+                    spec: Any, figures: list[str],
+                    sensitivity: pd.DataFrame | None = None) -> str:
+    """A self-contained markdown report that embeds the figures written beside it."""
+    title = spec.title if spec is not None else f"Meta-analysis of {result.data.source}"
+    nat = result.is_ratio
+    s = result.summary(scale="natural" if nat else "analysis")
+    parts = [f"# {title}", ""]
+    if spec is not None and spec.description:
+        parts += [spec.description, ""]
+    parts += [f"{result.describe_model()}.", "",
+              f"- Measure: {result.data.measure_label}"
+              + (" (analysed on the log scale; summaries as ratios)" if nat else ""),
+              f"- Studies: k = {result.k} ({', '.join(result.data.labels)})",
+              f"- Prior on mu: `{result.mu_prior!r}`",
+              "- Prior on tau: " + ("tau = 0 (fixed effect)" if result.fixed
+                                    else f"`{result.tau_prior!r}`"),
+              "", "## Posterior summary (medians, 95% equal-tailed credible intervals)", "",
+              _md_table(s[["median", "lower", "upper", "mean", "sd"]].round(4)), ""]
+    if mcid is not None:
+        parts += ["## Probability that the effect exceeds each candidate MCID", "",
+                  _md_table(mcid, index=False), ""]
+        parts += [f"- {t}" for t in plain_language(result, mcid, spec)] + [""]
+        if spec is not None and spec.mcid_source:
+            parts += [f"Candidate MCIDs from the registry: {spec.mcid_source}.", ""]
+    if classical is not None:
+        parts += ["## Classical estimates (as the review would report them)", "",
+                  _md_table(classical.round(4)), ""]
+    if sensitivity is not None:
+        parts += ["## Prior sensitivity", "", _md_table(sensitivity.round(4)), ""]
+    parts += ["## Figures", ""] + [f"![{f}]({f})" for f in figures] + [""]
+    parts += ["## Diagnostics", "", result.diagnostics.summary_line(), "",
+              "## Provenance", "",
+              f"- data sha256: `{result.provenance.get('data_sha256')}`",
+              f"- seed: {result.settings.get('seed')}",
+              "- versions: " + ", ".join(f"{k} {v}" for k, v in
+                                         result.provenance.get("versions", {}).items()),
+              f"- created: {result.provenance.get('created')}", ""]
+    return "\n".join(parts)
