@@ -67,9 +67,12 @@ class ExactBackend:
             return m[0], s[0]
         mean_c, sd_c = self.post.components(name)
         p = self.post.weight[:, None, :] if name == "theta" else self.post.weight
-        e1 = (p * np.exp(mean_c + sd_c**2 / 2)).sum(-1)
-        e2 = (p * np.exp(2 * mean_c + 2 * sd_c**2)).sum(-1)
-        return e1[0], np.sqrt(np.maximum(e2 - e1**2, 0.0))[0]
+        # E[exp(X)] of a normal mixture; with a heavy tau tail it can be infinite (inf)
+        with np.errstate(over="ignore", invalid="ignore"):
+            e1 = (p * np.exp(mean_c + sd_c**2 / 2)).sum(-1)
+            e2 = (p * np.exp(2 * mean_c + 2 * sd_c**2)).sum(-1)
+            sd = np.where(np.isinf(e2), np.inf, np.sqrt(np.maximum(e2 - e1**2, 0.0)))
+        return e1[0], sd[0]
 
     def prob_greater(self, name: str, x: np.ndarray) -> np.ndarray:
         return 1.0 - self.post.cdf(name, x)[0]
