@@ -354,7 +354,8 @@ def _cmd_priors(args: argparse.Namespace) -> int:
             names = [f.name for f in dataclasses.fields(cls) if f.name != "note"]
             print(f"  {cls.__name__}({', '.join(names)})")
         print("Empirical heterogeneity priors (on tau; see `bayesmeta priors show NAME`):")
-        print("  turner2015(outcome; comparison)   log OR, Turner et al. 2015 (log-normal on tau^2)")
+        print("  turner2015(outcome; comparison)   log OR, Turner et al. 2015 "
+              "(log-normal on tau^2)")
         print("  rhodes2015(outcome; comparison[; area])  SMD, Rhodes et al. 2015 (log-t5 on "
               "tau^2)")
         return EXIT_OK

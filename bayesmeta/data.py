@@ -139,7 +139,8 @@ def _study_labels(df: pd.DataFrame) -> list[str]:
     labels = []
     for row, value in enumerate(df["study"].tolist(), start=1):
         if value is None or (isinstance(value, float) and np.isnan(value)):
-            raise DataError(f"row {row}: column 'study' is missing (NaN); every study needs a label")
+            raise DataError(f"row {row}: column 'study' is missing (NaN); "
+                            "every study needs a label")
         text = str(value).strip()
         if not text:
             raise DataError(f"row {row}: column 'study' is empty; every study needs a label")
@@ -194,7 +195,8 @@ def _validate_values(v: dict[str, np.ndarray], labels: list[str], kind: Kind,
         n_min = 2 if measure == "SMD" else 1
         for arm in ("t", "c"):
             sd, n = v[f"sd_{arm}"], v[f"n_{arm}"]
-            _fail_where(sd <= 0, labels, lambda i, sd=sd, a=arm: f"sd_{a} ({_fmt(sd[i])}) must be > 0")
+            _fail_where(sd <= 0, labels,
+                        lambda i, sd=sd, a=arm: f"sd_{a} ({_fmt(sd[i])}) must be > 0")
             _fail_where(n < n_min, labels,
                         lambda i, n=n, a=arm: f"n_{a} ({_fmt(n[i])}) must be >= {n_min}"
                         + (" for SMD" if n_min == 2 else ""))

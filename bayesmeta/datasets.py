@@ -48,7 +48,7 @@ def info(name: str) -> dict[str, Any]:
 
 
 def load(name: str) -> pd.DataFrame:
-    """The dataset as a DataFrame in its canonical input shape."""
+    """Read a dataset as a DataFrame in its canonical input shape."""
     return pd.read_csv(path(name), dtype={"study": str})
 
 

@@ -70,7 +70,7 @@ def hedges_correction(df: ArrayLike) -> Array:
     Examples
     --------
     >>> round(float(hedges_correction(10)), 6)
-    0.922137
+    0.922746
     """
     m = _f(df)
     return np.exp(special.gammaln(m / 2) - 0.5 * np.log(m / 2) - special.gammaln((m - 1) / 2))
@@ -89,7 +89,7 @@ def standardized_mean_difference(
     --------
     >>> g, v = standardized_mean_difference([1.0], [1.0], [10], [0.0], [1.0], [10])
     >>> round(float(g[0]), 6)
-    0.957901
+    0.957646
     """
     n1, n2 = _f(n_t), _f(n_c)
     m = n1 + n2 - 2
@@ -108,7 +108,7 @@ def zero_cell_studies(events_t: ArrayLike, n_t: ArrayLike, events_c: ArrayLike,
 
 
 def _cells(events_t, n_t, events_c, n_c) -> tuple[Array, Array, Array, Array]:
-    """The four cells, with ``ZERO_CELL_ADD`` added to every cell of a zero-cell table."""
+    """Return the four cells, ``ZERO_CELL_ADD`` added to every cell of a zero-cell table."""
     a, c = _f(events_t), _f(events_c)
     b, d = _f(n_t) - a, _f(n_c) - c
     add = np.where(zero_cell_studies(events_t, n_t, events_c, n_c), ZERO_CELL_ADD, 0.0)
@@ -165,11 +165,11 @@ def _z(level: ArrayLike) -> Array:
 
 
 def se_from_ci(ci_lower: ArrayLike, ci_upper: ArrayLike, level: ArrayLike = 0.95) -> Array:
-    """Standard error from a symmetric (Wald) confidence interval on the analysis scale.
+    """Compute the SE from a symmetric (Wald) confidence interval on the analysis scale.
 
     Examples
     --------
-    >>> round(float(se_from_ci(-1.96, 1.96)), 6)
+    >>> round(float(se_from_ci(-1.959964, 1.959964)), 6)
     1.0
     """
     return (_f(ci_upper) - _f(ci_lower)) / (2 * _z(level))

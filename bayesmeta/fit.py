@@ -210,7 +210,7 @@ def fit(
     >>> res.engine
     'exact'
     >>> round(float(res.summary(scale="natural").loc["mu", "median"]), 2)
-    0.41
+    0.4
     """
     _choice("model", model, ("random", "fixed"))
     _choice("likelihood", likelihood, ("normal", "binomial"))
@@ -316,7 +316,8 @@ def _fit_nuts(sd: StudyData, common: dict[str, Any], base_p: P.Prior | None,
         chain=post["chain"], draw=post["draw"])
     dt["posterior"] = merged
     obs = {"yi": sd.yi, "sei": sd.sei}
-    dt["observed_data"] = from_dict({"observed_data": obs}, dims={"yi": ["study"], "sei": ["study"]},
+    dt["observed_data"] = from_dict({"observed_data": obs},
+                                    dims={"yi": ["study"], "sei": ["study"]},
                                     coords={"study": sd.labels})["observed_data"]
     names = ["mu", "theta", "theta_new"] + ([] if tau_p is None else ["tau"])
     diagnostics = Diagnostics.from_datatree(dt, names)

@@ -47,7 +47,7 @@ def entries() -> dict[str, Entry]:
 
 
 def get(name: str) -> Entry:
-    """The entry ``name``; only ``kind = "effect"`` entries can serve as effect thresholds.
+    """Return entry ``name``; only ``kind = "effect"`` entries serve as effect thresholds.
 
     Raises
     ------
@@ -66,7 +66,7 @@ def get(name: str) -> Entry:
 
 
 def table() -> pd.DataFrame:
-    """The registry as a table (``bayesmeta mcid list``)."""
+    """Return the registry as a table (``bayesmeta mcid list``)."""
     return pd.DataFrame([{"name": e.name, "outcome": e.outcome, "scale": e.scale,
                           "kind": e.kind, "direction": e.direction,
                           "thresholds": ", ".join(f"{t:g}" for t in e.thresholds),

@@ -150,8 +150,8 @@ def mcid_curve(result: MetaResult, *, candidates: Sequence[float] | None = None,
                        label="candidate MCID" if i == 0 else None)
             ax.plot([m], [p], "o", color=_MCID)
             tag = f"{labels[i]}: " if labels else ""
-            ax.annotate(f"{tag}{p:.2f}", (m, p), textcoords="offset points", xytext=(4, 6),
-                        fontsize="small", color=_MCID)
+            ax.annotate(f"{tag}{p:.2f}", (m, p), textcoords="offset points",
+                        xytext=(5, -14 - 13 * i), fontsize="small", color=_MCID)
     if natural:
         ax.set_xscale("log")
     ax.set_ylim(-0.02, 1.02)

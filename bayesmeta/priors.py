@@ -12,8 +12,11 @@ Examples
 HalfNormal(sigma=0.5)
 >>> round(float(priors.HalfNormal(0.5).ppf(0.5)), 4)
 0.3372
->>> priors.turner2015("any", "any")
-LogNormal(mu=-1.28, sigma=0.87)  # Turner 2015, any outcome, any comparison: log(tau^2) ~ Normal(-2.56, 1.74^2)
+>>> p = priors.turner2015("any", "any")
+>>> p.mu, p.sigma
+(-1.28, 0.87)
+>>> p.note
+'Turner 2015, any outcome, any comparison: log(tau^2) ~ Normal(-2.56, 1.74^2)'
 """
 
 from __future__ import annotations
@@ -101,7 +104,7 @@ class Prior:
         return f"{text}  # {self.note}" if self.note else text
 
     def to_dict(self) -> dict[str, Any]:
-        """Serialisable form, ``{"dist": name, **params}`` (plus ``note`` if any)."""
+        """Return a serialisable form, ``{"dist": name, **params}`` (plus ``note``)."""
         out: dict[str, Any] = {"dist": self.name, **{k: float(v) for k, v in self.params.items()}}
         if self.note:
             out["note"] = self.note
@@ -109,7 +112,7 @@ class Prior:
 
     # -- densities --------------------------------------------------------------------
     def scipy(self) -> Any:
-        """The frozen ``scipy.stats`` distribution with the same density."""
+        """Return the frozen ``scipy.stats`` distribution with the same density."""
         raise NotImplementedError
 
     @cached_property
@@ -236,7 +239,7 @@ class HalfStudentT(Prior):
         self._positive(nu=self.nu, sigma=self.sigma)
 
     def scipy(self) -> Any:
-        """Return ``|T|`` for ``T ~ t(nu, 0, sigma)`` (a folded t: ``scipy.stats.foldcauchy`` analogue)."""
+        """Return the law of ``|T|``, ``T ~ t(nu, 0, sigma)`` (a folded t)."""
         return _HalfT(self.nu, self.sigma)
 
 
@@ -418,8 +421,10 @@ def _make(name: str, args: list[float], kwargs: dict[str, Any]) -> Prior:
 
 
 def parse(text: str) -> Prior:
-    """Parse ``"halfnormal(0.5)"``, ``"Normal(mu=0, sigma=4)"``, ``"flat"`` or an empirical
-    prior ``"turner2015(adverse events; pharmacological vs. placebo / control)"``.
+    """Parse a prior written as text.
+
+    ``"halfnormal(0.5)"``, ``"Normal(mu=0, sigma=4)"``, ``"flat"`` or an empirical prior
+    ``"turner2015(adverse events; pharmacological vs. placebo / control)"``.
 
     Examples
     --------
@@ -455,7 +460,9 @@ def parse(text: str) -> Prior:
 
 
 def from_dict(spec: dict[str, Any]) -> Prior:
-    """Build a prior from ``{"dist": "HalfNormal", "sigma": 0.5}`` or
+    """Build a prior from a mapping.
+
+    ``{"dist": "HalfNormal", "sigma": 0.5}`` or
     ``{"empirical": "turner2015", "outcome": ..., "comparison": ...}``.
 
     Examples
@@ -480,7 +487,8 @@ def from_dict(spec: dict[str, Any]) -> Prior:
 
 # -- empirical heterogeneity priors ------------------------------------------------------
 # Marginal settings ("any outcome, any comparison"), shared/reference/README.md:
-# Turner et al. 2015 log(tau^2) ~ N(-2.56, 1.74^2); Rhodes et al. 2015 log(tau^2) = -3.44 + 2.59 t_5.
+# Turner et al. 2015 log(tau^2) ~ N(-2.56, 1.74^2);
+# Rhodes et al. 2015 log(tau^2) = -3.44 + 2.59 t_5.
 _TURNER_ANY = (-2.56, 1.74)
 _RHODES_ANY = (-3.44, 2.59)
 RHODES_AREAS = ("other", "respiratory", "cancer")
@@ -506,7 +514,8 @@ def _match(value: str, options: list[str], what: str, source: str) -> str:
         if len(hits) > 1:
             break
     listing = "\n  ".join(["any", *options])
-    raise PriorError(f"{source}: unknown or ambiguous {what} {value!r}; valid {what}s:\n  {listing}")
+    raise PriorError(f"{source}: unknown or ambiguous {what} {value!r}; "
+                     f"valid {what}s:\n  {listing}")
 
 
 def turner2015(outcome: str = "any", comparison: str = "any") -> LogNormal:
@@ -579,8 +588,9 @@ def rhodes2015(outcome: str = "any", comparison: str = "any", area: str = "other
 
     Examples
     --------
-    >>> rhodes2015("any", "any")
-    LogStudentT(nu=5, mu=-1.72, sigma=1.295)  # Rhodes 2015, any outcome, any comparison: log(tau^2) = -3.44 + 2.59 t_5
+    >>> p = rhodes2015("any", "any")
+    >>> p.nu, p.mu, p.sigma
+    (5, -1.72, 1.295)
     """
     rows = _table("rhodes2015_logt5_tau2.csv")
     src = "rhodes2015"
@@ -608,7 +618,7 @@ EMPIRICAL = {"turner2015": turner2015, "rhodes2015": rhodes2015}
 
 
 def categories(name: str) -> dict[str, list[str]]:
-    """Valid categories of an empirical prior: ``{"outcome": [...], "comparison": [...]}``."""
+    """List the valid categories of an empirical prior (outcome, comparison[, area])."""
     if name == "turner2015":
         rows = _table("turner2015_lognormal_tau2.csv")
         extra: dict[str, list[str]] = {}

@@ -21,8 +21,11 @@ def _describe_threshold(measure: str, t: float, direction: str, ratio: bool) -> 
 
 
 def plain_language(result: Any, mcid: pd.DataFrame, spec: Any = None) -> list[str]:
-    """One sentence per candidate MCID, e.g. "Probability 0.97 that the pooled RR is above 1.25
-    (a relative increase of more than 25%); 0.80 for the effect in a new study."."""
+    """Write one sentence per candidate MCID.
+
+    E.g. "Probability 0.97 that the pooled RR is above 1.25 (a relative increase of more
+    than 25%); 0.80 that the effect in a new study is."
+    """
     direction = mcid.attrs.get("direction", "greater")
     ratio = result.is_ratio and mcid.attrs.get("scale", "natural") == "natural"
     out = []
@@ -40,7 +43,7 @@ def plain_language(result: Any, mcid: pd.DataFrame, spec: Any = None) -> list[st
 
 
 def mcid_text(result: Any, mcid: pd.DataFrame) -> str:
-    """The MCID table as text with a heading that says what the probabilities are."""
+    """Format the MCID table with a heading that says what the probabilities are."""
     sign = ">" if mcid.attrs.get("direction", "greater") == "greater" else "<"
     scale = mcid.attrs.get("scale", "natural")
     unit = (f"{result.measure} (ratio)" if result.is_ratio and scale == "natural"
@@ -65,7 +68,7 @@ def _md_table(df: pd.DataFrame, index: bool = True) -> str:
 def markdown_report(result: Any, mcid: pd.DataFrame | None, classical: pd.DataFrame | None,
                     spec: Any, figures: list[str],
                     sensitivity: pd.DataFrame | None = None) -> str:
-    """A self-contained markdown report that embeds the figures written beside it."""
+    """Write a markdown report that embeds the figures written beside it."""
     title = spec.title if spec is not None else f"Meta-analysis of {result.data.source}"
     nat = result.is_ratio
     s = result.summary(scale="natural" if nat else "analysis")

@@ -154,9 +154,9 @@ class MetaResult:
     ...                    "se": [0.2, 0.25, 0.3]})
     >>> res = bayesmeta.fit(df, "SMD", engine="exact")
     >>> res.summary().loc["mu", ["median", "lower", "upper"]].round(2).tolist()
-    [0.45, 0.02, 0.88]
+    [0.45, -0.04, 0.92]
     >>> res.prob_exceeds([0.2, 0.5])["p_mu"].round(3).tolist()
-    [0.879, 0.401]
+    [0.881, 0.388]
     """
 
     data: StudyData
@@ -458,7 +458,7 @@ class MetaResult:
         return self.report()
 
     def report(self, ci_prob: float = 0.95) -> str:
-        """The printed report: model, priors, k, intervals and the diagnostics verdict."""
+        """Return the printed report: model, priors, k, intervals, diagnostics verdict."""
         natural = self.is_ratio
         s = self.summary(ci_prob=ci_prob, scale="natural" if natural else "analysis")
         pct = f"{100 * ci_prob:g}%"
