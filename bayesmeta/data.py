@@ -160,7 +160,15 @@ def _study_labels(df: pd.DataFrame) -> list[str]:
 
 
 def _numeric_column(df: pd.DataFrame, col: str, labels: list[str]) -> np.ndarray:
-    raw = df[col].tolist()
+    series = df[col]
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        fast = series.to_numpy(dtype=float, na_value=np.nan)
+        ok = np.isfinite(fast).all()
+        if ok and col in _COUNT_COLUMNS:
+            ok = bool((fast == np.round(fast)).all())
+        if ok:
+            return fast
+    raw = series.tolist()
     out = np.empty(len(raw))
     for i, value in enumerate(raw):
         where = f"study '{labels[i]}': column '{col}'"

@@ -98,6 +98,8 @@ def conditional(tau: Array, y: Array, v: Array, mask: Array, m0: float, s02: flo
 
 
 def _normal_cdf(x: Array, m: Array, s: Array) -> Array:
+    if np.all(s > 0):
+        return special.ndtr((x - m) / s)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = (x - m) / s
     return np.where(s > 0, special.ndtr(z), (x >= m).astype(float))
@@ -128,9 +130,16 @@ def mixture_quantile(p: Array, m: Array, s: Array, q: Array, *, tol: float = 1e-
         hi, hi.shape[:-1] + q.shape).copy()
     x = mean + np.sqrt(var) * special.ndtri(q)
     x = np.clip(np.broadcast_to(x, lo.shape), lo, hi).copy()
+    positive = bool(np.all(s > 0))
+    inv_s = 1.0 / s if positive else None
     for _ in range(max_iter):
-        F = (p * _normal_cdf(x[..., None], m, s)).sum(-1) - q
-        f = (p * _normal_pdf(x[..., None], m, s)).sum(-1)
+        if positive:
+            z = (x[..., None] - m) * inv_s
+            F = (p * special.ndtr(z)).sum(-1) - q
+            f = (p * np.exp(-0.5 * z * z) * inv_s).sum(-1) * 0.3989422804014327
+        else:
+            F = (p * _normal_cdf(x[..., None], m, s)).sum(-1) - q
+            f = (p * _normal_pdf(x[..., None], m, s)).sum(-1)
         lo = np.where(F < 0, x, lo)
         hi = np.where(F >= 0, x, hi)
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -30,6 +30,7 @@ import math
 import platform
 import warnings
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, Literal
 
 import numpy as np
@@ -107,6 +108,7 @@ def _check_int(name: str, value: Any, minimum: int) -> int:
     return int(value)
 
 
+@cache
 def _versions(engine: str) -> dict[str, str]:
     pkgs = ["bayesmeta", "numpy", "scipy", "pandas", "xarray", "arviz-base", "arviz-stats"]
     if engine == "nuts":
@@ -275,7 +277,7 @@ def fit(
     if control_risk is not None:
         settings["control_risk"] = control_risk
     provenance = {"created": datetime.now(UTC).isoformat(timespec="seconds"),
-                  "versions": _versions(chosen), "data_sha256": sd.sha256(),
+                  "versions": dict(_versions(chosen)), "data_sha256": sd.sha256(),
                   "data_source": sd.source}
     common = dict(data=sd, model=model, likelihood=likelihood, engine=chosen, mu_prior=mu_p,
                   tau_prior=tau_p, settings=settings, provenance=provenance, prior_notes=notes,

@@ -20,6 +20,15 @@ def _describe_threshold(measure: str, t: float, direction: str, ratio: bool) -> 
     return f"{'above' if direction == 'greater' else 'below'} {t:g}"
 
 
+def _p(p: float) -> str:
+    """Format a probability without claiming certainty: > 0.99 and < 0.01 at the ends."""
+    if p >= 0.995:
+        return "> 0.99"
+    if p < 0.005:
+        return "< 0.01"
+    return f"{p:.2f}"
+
+
 def plain_language(result: Any, mcid: pd.DataFrame, spec: Any = None) -> list[str]:
     """Write one sentence per candidate MCID.
 
@@ -32,10 +41,10 @@ def plain_language(result: Any, mcid: pd.DataFrame, spec: Any = None) -> list[st
     for _, row in mcid.iterrows():
         what = _describe_threshold(result.measure, row["threshold"], direction, ratio)
         label = f" [{row['label']}]" if "label" in row and isinstance(row["label"], str) else ""
-        text = (f"Probability {row['p_mu']:.2f} that the pooled {result.measure} is {what}"
+        text = (f"Probability {_p(row['p_mu'])} that the pooled {result.measure} is {what}"
                 f"{label}")
         if not result.fixed:
-            text += f"; {row['p_new']:.2f} that the effect in a new study is."
+            text += f"; {_p(row['p_new'])} that the effect in a new study is."
         else:
             text += "."
         out.append(text)

@@ -260,7 +260,8 @@ class MetaResult:
         table.index.name = "parameter"
         diag = self.diagnostics.table
         for col in ("ess_bulk", "ess_tail", "r_hat"):
-            table[col] = [self._diag_value(diag, name, col) for name in self._row_names()]
+            table[col] = ([self._diag_value(diag, name, col) for name in self._row_names()]
+                          if len(diag) else np.nan)
         if self.fixed:
             table.loc["tau", ["mean", "sd", "median", "lower", "upper"]] = 0.0
         table.attrs.update({"ci_prob": ci_prob, "ci_kind": "equal-tailed", "scale": scale})
@@ -482,6 +483,8 @@ class MetaResult:
                      + (f"{'mean':>9}{'sd':>9}" if moments else ""))
         labels = {"mu": "mu (pooled)", "tau": "tau", "theta_new": "theta_new"}
         for name, row in s.iterrows():
+            if self.fixed and name in ("tau", "theta_new"):
+                continue  # tau = 0 and theta_new = mu under a common effect
             if name == self.data.labels[0]:
                 lines.append("  Study-specific (shrunken) effects:")
             lab = labels.get(name, f"  {name}")
@@ -494,7 +497,7 @@ class MetaResult:
             lines.append(f"Heterogeneity: I^2 median {100 * i2['median']:.0f}% "
                          f"({pct} CrI {100 * i2['lower']:.0f}% to {100 * i2['upper']:.0f}%)")
         lines.append(f"Diagnostics: {self.diagnostics.summary_line()}")
-        return "\n".join(lines)
+        return "\n".join(line.rstrip() for line in lines)
 
     # -- persistence -----------------------------------------------------------------------------
     def to_metadata(self) -> dict[str, Any]:
