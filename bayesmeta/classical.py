@@ -57,10 +57,14 @@ def mantel_haenszel(table: pd.DataFrame, measure: str) -> tuple[float, float]:
 
         tables = np.stack([np.stack([a, b], -1), np.stack([c, d], -1)], 1)  # (K, 2, 2)
         keep = ((a + c) > 0) & ((b + d) > 0)                     # uninformative tables
+        if not (a * d)[keep].sum() > 0 or not (b * c)[keep].sum() > 0:
+            return float("nan"), float("nan")                     # MH OR is 0 or infinite
         st = StratifiedTable(np.moveaxis(tables[keep], 0, -1))
         return float(st.logodds_pooled), float(st.logodds_pooled_se)
     if measure == "RR":
         r, s = (a * n2 / n).sum(), (c * n1 / n).sum()
+        if r == 0 or s == 0:
+            return float("nan"), float("nan")                     # MH RR is 0 or infinite
         var = ((n1 * n2 * (a + c) - a * c * n) / n**2).sum() / (r * s)
         return float(np.log(r / s)), float(np.sqrt(var))
     raise ValueError(f"Mantel-Haenszel applies to OR and RR, not {measure}")
@@ -70,7 +74,8 @@ def classical_table(sd: StudyData) -> pd.DataFrame:
     """Classical pooled estimates with 95% CIs on the natural scale.
 
     Rows: ``inverse-variance fixed effect``, ``DerSimonian-Laird random effects``
-    (k >= 2) and ``Mantel-Haenszel (fixed)`` (arm-level OR/RR). Columns ``estimate``,
+    (k >= 2) and ``Mantel-Haenszel (fixed)`` (arm-level OR/RR; NaN when it is 0 or
+    infinite, e.g. no events in one arm of every table). Columns ``estimate``,
     ``lower``, ``upper`` (ratios for OR/RR/HR), ``tau2`` and ``I2`` for DL.
 
     Examples

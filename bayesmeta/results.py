@@ -496,6 +496,19 @@ class MetaResult:
             i2 = h.loc["I2"]
             lines.append(f"Heterogeneity: I^2 median {100 * i2['median']:.0f}% "
                          f"({pct} CrI {100 * i2['lower']:.0f}% to {100 * i2['upper']:.0f}%)")
+        p0 = self.settings.get("control_risk") or float(
+            self.data.table["events_c"].sum() / self.data.table["n_c"].sum()
+        ) if self.data.kind == "binary" else None
+        if self.likelihood == "binomial" and p0 is not None and not 0 < p0 < 1:
+            lines.append(f"Implied RR and RD: the pooled observed control risk is {p0:g}; "
+                         "give control_risk=... to report them")
+        elif self.likelihood == "binomial" and self.data.kind == "binary":
+            imp = self.implied(ci_prob=ci_prob)
+            lines.append(f"Implied at control risk {imp.attrs['control_risk']:.3f} "
+                         f"(medians, {pct} CrI):")
+            for name, row in imp.iterrows():
+                lines.append(f"  {name:<{width}}{_num(row['median']):>9}  "
+                             f"{_num(row['lower'])} to {_num(row['upper'])}")
         lines.append(f"Diagnostics: {self.diagnostics.summary_line()}")
         return "\n".join(line.rstrip() for line in lines)
 

@@ -102,3 +102,14 @@ def test_sensitivity_table(crins):
     assert t.loc["tau ~ HalfNormal(sigma=1)", "tau_median"] > t.iloc[0]["tau_median"]
     assert t.iloc[0]["P(mu < 0.5)"] == pytest.approx(
         r.prob_exceeds([0.5], direction="less")["p_mu"].iloc[0])
+
+
+def test_mantel_haenszel_undefined_with_an_empty_arm():
+    # 3/52 vs 0/48 (ivig_discontinuation_ae): one table, no control events -> MH OR and RR
+    # are infinite; reported as NaN rather than a number
+    sd = bayesmeta.study_data(datasets.load("ivig_discontinuation_ae"), "OR")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t = classical.classical_table(sd)
+    assert np.isnan(t.loc["Mantel-Haenszel (fixed)", "estimate"])
+    assert np.isfinite(t.loc["inverse-variance fixed effect", "estimate"])

@@ -155,3 +155,5 @@ def test_binomial_normal_keeps_double_zero_study(metafor_escalc):
     assert set(imp.index) == {"RR (mu)", "RD (mu)", "RR (theta_new)", "RD (theta_new)"}
     assert imp.attrs["control_risk"] == pytest.approx(sum(rec["events_c"]) / sum(rec["n_c"]))
     assert (imp.loc["RR (mu)", ["lower", "median", "upper"]] > 0).all()
+    text = str(r)
+    assert "Implied at control risk" in text and "RR (mu)" in text and "RD (theta_new)" in text
