@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["markdown_report", "mcid_text", "plain_language"]
+__all__ = ["markdown_report", "mcid_text", "md_table", "plain_language"]
 
 
 def _describe_threshold(measure: str, t: float, direction: str, ratio: bool) -> str:
@@ -64,12 +64,14 @@ def mcid_text(result: Any, mcid: pd.DataFrame) -> str:
     return head + "\n" + mcid[cols].to_string(index=False, float_format=lambda x: f"{x:.4f}")
 
 
-def _md_table(df: pd.DataFrame, index: bool = True) -> str:
+def md_table(df: pd.DataFrame, index: bool = True, float_format: str = ".4g") -> str:
+    """Format a DataFrame as a markdown table (floats with ``float_format``)."""
     frame = df.reset_index() if index else df
     cols = [str(c) for c in frame.columns]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for _, row in frame.iterrows():
-        cells = [f"{v:.4g}" if isinstance(v, float) else str(v) for v in row.tolist()]
+        cells = [format(v, float_format) if isinstance(v, float) else str(v)
+                 for v in row.tolist()]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -92,18 +94,18 @@ def markdown_report(result: Any, mcid: pd.DataFrame | None, classical: pd.DataFr
               "- Prior on tau: " + ("tau = 0 (fixed effect)" if result.fixed
                                     else f"`{result.tau_prior!r}`"),
               "", "## Posterior summary (medians, 95% equal-tailed credible intervals)", "",
-              _md_table(s[["median", "lower", "upper", "mean", "sd"]].round(4)), ""]
+              md_table(s[["median", "lower", "upper", "mean", "sd"]].round(4)), ""]
     if mcid is not None:
         parts += ["## Probability that the effect exceeds each candidate MCID", "",
-                  _md_table(mcid, index=False), ""]
+                  md_table(mcid, index=False), ""]
         parts += [f"- {t}" for t in plain_language(result, mcid, spec)] + [""]
         if spec is not None and spec.mcid_source:
             parts += [f"Candidate MCIDs from the registry: {spec.mcid_source}.", ""]
     if classical is not None:
         parts += ["## Classical estimates (as the review would report them)", "",
-                  _md_table(classical.round(4)), ""]
+                  md_table(classical.round(4)), ""]
     if sensitivity is not None:
-        parts += ["## Prior sensitivity", "", _md_table(sensitivity.round(4)), ""]
+        parts += ["## Prior sensitivity", "", md_table(sensitivity.round(4)), ""]
     parts += ["## Figures", ""] + [f"![{f}]({f})" for f in figures] + [""]
     parts += ["## Diagnostics", "", result.diagnostics.summary_line(), "",
               "## Provenance", "",

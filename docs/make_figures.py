@@ -15,7 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 import bayesmeta  # noqa: E402
-from bayesmeta import classical, plots, priors  # noqa: E402
+from bayesmeta import classical, plots, priors, report  # noqa: E402
 from bayesmeta.report import plain_language  # noqa: E402
 from bayesmeta.sensitivity import prior_sensitivity  # noqa: E402
 from bayesmeta.spec import load_spec  # noqa: E402
@@ -37,14 +37,8 @@ QUESTIONS = [
 ]
 
 
-def md_table(df, index=True, digits=3):
-    frame = df.reset_index() if index else df
-    cols = [str(c) for c in frame.columns]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for _, row in frame.iterrows():
-        cells = [f"{v:.{digits}f}" if isinstance(v, float) else str(v) for v in row.tolist()]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+def md_table(df, index=True):
+    return report.md_table(df, index=index, float_format=".3f")
 
 
 def sensitivity_priors(spec, measure):
