@@ -97,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     from bayesmeta.data import DataError
     from bayesmeta.priors import PriorError
 
@@ -173,8 +174,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         result = bayesmeta.fit(sd, **kw)
     for w in caught:
         print(f"bayesmeta: warning: {w.message}", file=sys.stderr)
-    result.provenance["command"] = "bayesmeta " + " ".join(
-        sys.argv[1:] if args.source in sys.argv else ["fit", args.source])
+    result.provenance["command"] = " ".join(["bayesmeta", *args.argv])
     if spec is not None:
         result.provenance["spec"] = str(spec.path)
         result.provenance["spec_sha256"] = hashlib.sha256(spec.path.read_bytes()).hexdigest()
