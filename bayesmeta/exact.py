@@ -207,6 +207,7 @@ class ExactPosterior:
     log_evidence: Array
     log_norm: Array
     fixed: bool
+    prior: tuple[float, float] = (0.0, np.inf)   # (m0, s0^2) of mu, as used here
 
     # -- mixtures -----------------------------------------------------------------------
     def components(self, target: str) -> tuple[Array, Array]:
@@ -296,10 +297,8 @@ class ExactPosterior:
 
     def conditional_mu(self, tau: Array) -> tuple[Array, Array]:
         """mu-hat and V at arbitrary tau values (B, n)."""
-        _, mh, mv = conditional(tau, self.y, self.v, self.mask, *self._prior)
+        _, mh, mv = conditional(tau, self.y, self.v, self.mask, *self.prior)
         return mh, mv
-
-    _prior: tuple[float, float] = (0.0, np.inf)
 
 
 def _tau_range(y: Array, v: Array, mask: Array, tau_prior: Prior) -> tuple[Array, Array, bool]:
@@ -362,8 +361,7 @@ def integrate(y: Array, v: Array, mask: Array | None, mu_prior: Prior, tau_prior
         log_ev = ll[:, 0] if np.isfinite(s02) else np.full(B, np.nan)
         post = ExactPosterior(y, v, mask, zeros, np.ones((B, 1)), mh, mv,
                               np.zeros((B, 2)), np.array([[1.0, 1.0]] * B), np.zeros((B, 2)),
-                              np.zeros(B), log_ev, ll[:, 0], fixed=True)
-        post._prior = (m0, s02)
+                              np.zeros(B), log_ev, ll[:, 0], fixed=True, prior=(m0, s02))
         return post
 
     lo, hi, reaches_zero = _tau_range(y, v, mask, tau_prior)
@@ -422,6 +420,6 @@ def integrate(y: Array, v: Array, mask: Array | None, mu_prior: Prior, tau_prior
     log_norm = lmax + np.log(total)
     log_ev = log_norm if np.isfinite(s02) else np.full(B, np.nan)
     post = ExactPosterior(y, v, mask, tau_nodes, weight, mu_hat, mu_var, ug, cdf, dens,
-                          np.where(at_floor, np.exp(ua), 0.0), log_ev, log_norm, fixed=False)
-    post._prior = (m0, s02)
+                          np.where(at_floor, np.exp(ua), 0.0), log_ev, log_norm, fixed=False,
+                          prior=(m0, s02))
     return post

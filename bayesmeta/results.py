@@ -423,9 +423,7 @@ class MetaResult:
         """
         if self.measure != "OR" or self.data.kind != "binary":
             raise ValueError("implied risks need binary arm-level data analysed as OR")
-        p0 = control_risk if control_risk is not None else self.settings.get("control_risk")
-        if p0 is None:
-            p0 = float(self.data.table["events_c"].sum() / self.data.table["n_c"].sum())
+        p0 = control_risk if control_risk is not None else self._control_risk()
         if not 0 < p0 < 1:
             raise ValueError(f"control_risk must be between 0 and 1, got {p0}")
         _check_prob(ci_prob)
@@ -441,6 +439,13 @@ class MetaResult:
         table = pd.DataFrame.from_dict(rows, orient="index", columns=_SUMMARY_COLUMNS[:5])
         table.attrs["control_risk"] = p0
         return table
+
+    def _control_risk(self) -> float:
+        """Return the control_risk setting, else the pooled observed control risk."""
+        p0 = self.settings.get("control_risk")
+        if p0 is None:
+            p0 = float(self.data.table["events_c"].sum() / self.data.table["n_c"].sum())
+        return p0
 
     # -- text ------------------------------------------------------------------------------------
     def describe_model(self) -> str:
@@ -496,13 +501,10 @@ class MetaResult:
             i2 = h.loc["I2"]
             lines.append(f"Heterogeneity: I^2 median {100 * i2['median']:.0f}% "
                          f"({pct} CrI {100 * i2['lower']:.0f}% to {100 * i2['upper']:.0f}%)")
-        p0 = self.settings.get("control_risk") or float(
-            self.data.table["events_c"].sum() / self.data.table["n_c"].sum()
-        ) if self.data.kind == "binary" else None
-        if self.likelihood == "binomial" and p0 is not None and not 0 < p0 < 1:
-            lines.append(f"Implied RR and RD: the pooled observed control risk is {p0:g}; "
-                         "give control_risk=... to report them")
-        elif self.likelihood == "binomial" and self.data.kind == "binary":
+        if self.likelihood == "binomial" and not 0 < self._control_risk() < 1:
+            lines.append(f"Implied RR and RD: the pooled observed control risk is "
+                         f"{self._control_risk():g}; give control_risk=... to report them")
+        elif self.likelihood == "binomial":
             imp = self.implied(ci_prob=ci_prob)
             lines.append(f"Implied at control risk {imp.attrs['control_risk']:.3f} "
                          f"(medians, {pct} CrI):")
