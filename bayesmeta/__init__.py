@@ -34,8 +34,11 @@ from bayesmeta.fit import fit, fit_many  # noqa: E402
 from bayesmeta.results import MetaResult, load  # noqa: E402
 
 # modules loaded on first use
-_LAZY = {"datasets": "bayesmeta.datasets", "classical": "bayesmeta.classical",
-         "plots": "bayesmeta.plots"}
+_LAZY = {
+    "datasets": "bayesmeta.datasets",
+    "classical": "bayesmeta.classical",
+    "plots": "bayesmeta.plots",
+}
 
 __all__ = [
     "ConvergenceWarning",

@@ -56,15 +56,15 @@ def mantel_haenszel(table: pd.DataFrame, measure: str) -> tuple[float, float]:
         from statsmodels.stats.contingency_tables import StratifiedTable
 
         tables = np.stack([np.stack([a, b], -1), np.stack([c, d], -1)], 1)  # (K, 2, 2)
-        keep = ((a + c) > 0) & ((b + d) > 0)                     # uninformative tables
+        keep = ((a + c) > 0) & ((b + d) > 0)  # uninformative tables
         if not (a * d)[keep].sum() > 0 or not (b * c)[keep].sum() > 0:
-            return float("nan"), float("nan")                     # MH OR is 0 or infinite
+            return float("nan"), float("nan")  # MH OR is 0 or infinite
         st = StratifiedTable(np.moveaxis(tables[keep], 0, -1))
         return float(st.logodds_pooled), float(st.logodds_pooled_se)
     if measure == "RR":
         r, s = (a * n2 / n).sum(), (c * n1 / n).sum()
         if r == 0 or s == 0:
-            return float("nan"), float("nan")                     # MH RR is 0 or infinite
+            return float("nan"), float("nan")  # MH RR is 0 or infinite
         var = ((n1 * n2 * (a + c) - a * c * n) / n**2).sum() / (r * s)
         return float(np.log(r / s)), float(np.sqrt(var))
     raise ValueError(f"Mantel-Haenszel applies to OR and RR, not {measure}")
@@ -97,8 +97,15 @@ def classical_table(sd: StudyData) -> pd.DataFrame:
         est, se = mantel_haenszel(sd.table, sd.measure)
         rows["Mantel-Haenszel (fixed)"] = [est, se, np.nan, np.nan]
     out = pd.DataFrame.from_dict(rows, orient="index", columns=["est", "se", "tau2", "I2"])
-    table = pd.DataFrame({"estimate": tf(out["est"]), "lower": tf(out["est"] - _Z * out["se"]),
-                          "upper": tf(out["est"] + _Z * out["se"]), "tau2": out["tau2"],
-                          "I2": out["I2"]}, index=out.index)
+    table = pd.DataFrame(
+        {
+            "estimate": tf(out["est"]),
+            "lower": tf(out["est"] - _Z * out["se"]),
+            "upper": tf(out["est"] + _Z * out["se"]),
+            "tau2": out["tau2"],
+            "I2": out["I2"],
+        },
+        index=out.index,
+    )
     table.attrs["measure"] = sd.measure
     return table

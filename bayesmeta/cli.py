@@ -34,7 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="bayesmeta",
         description="Bayesian meta-analysis: posterior effects, heterogeneity, prediction and "
-                    "MCID probabilities.")
+        "MCID probabilities.",
+    )
     p.add_argument("--version", action="version", version=f"bayesmeta {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -46,19 +47,24 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--engine", choices=["auto", "exact", "nuts"])
     f.add_argument("--mu-prior", help='e.g. "normal(0, 4)" or "flat"')
     f.add_argument("--tau-prior", help='e.g. "halfnormal(0.5)" or "turner2015(any; any)"')
-    f.add_argument("--mcid", help="candidate MCIDs, comma-separated, natural scale "
-                                  "(ratios for OR/RR/HR)")
+    f.add_argument(
+        "--mcid", help="candidate MCIDs, comma-separated, natural scale (ratios for OR/RR/HR)"
+    )
     f.add_argument("--direction", choices=["greater", "less"])
     f.add_argument("--seed", type=int)
     f.add_argument("--draws", type=int)
     f.add_argument("--tune", type=int)
     f.add_argument("--chains", type=int)
-    f.add_argument("--out", help="write summary.csv, mcid.csv, posterior.nc, diagnostics.json, "
-                                 "provenance.json, plots and report.md to this directory")
+    f.add_argument(
+        "--out",
+        help="write summary.csv, mcid.csv, posterior.nc, diagnostics.json, "
+        "provenance.json, plots and report.md to this directory",
+    )
     f.add_argument("--force", action="store_true", help="replace an existing --out directory")
     f.add_argument("--format", choices=["table", "json"], default="table")
-    f.add_argument("--strict", action="store_true",
-                   help="exit with status 3 when MCMC diagnostics fail")
+    f.add_argument(
+        "--strict", action="store_true", help="exit with status 3 when MCMC diagnostics fail"
+    )
 
     e = sub.add_parser("effects", help="per-study effect sizes (as metafor's escalc)")
     e.add_argument("source", help="CSV of trial data")
@@ -102,9 +108,14 @@ def main(argv: list[str] | None = None) -> int:
     from bayesmeta.priors import PriorError
 
     try:
-        return {"fit": _cmd_fit, "effects": _cmd_effects, "priors": _cmd_priors,
-                "validate": _cmd_validate, "datasets": _cmd_datasets,
-                "mcid": _cmd_mcid}[args.command](args)
+        return {
+            "fit": _cmd_fit,
+            "effects": _cmd_effects,
+            "priors": _cmd_priors,
+            "validate": _cmd_validate,
+            "datasets": _cmd_datasets,
+            "mcid": _cmd_mcid,
+        }[args.command](args)
     except _Usage as exc:
         print(f"bayesmeta: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -125,17 +136,27 @@ def _build(args: argparse.Namespace) -> tuple[Any, dict[str, Any], Any]:
     from bayesmeta.spec import load_spec
 
     overrides: dict[str, Any] = {}
-    for opt, key in (("model", "model"), ("likelihood", "likelihood"), ("engine", "engine"),
-                     ("mu_prior", "mu_prior"), ("tau_prior", "tau_prior"), ("seed", "seed"),
-                     ("draws", "draws"), ("tune", "tune"), ("chains", "chains")):
+    for opt, key in (
+        ("model", "model"),
+        ("likelihood", "likelihood"),
+        ("engine", "engine"),
+        ("mu_prior", "mu_prior"),
+        ("tau_prior", "tau_prior"),
+        ("seed", "seed"),
+        ("draws", "draws"),
+        ("tune", "tune"),
+        ("chains", "chains"),
+    ):
         value = getattr(args, opt, None)
         if value is not None:
             overrides[key] = value
     if _is_spec(args.source):
         spec = load_spec(args.source)
         if args.measure and args.measure.upper() != spec.measure.upper():
-            raise _Usage(f"--measure {args.measure} contradicts data.measure = "
-                         f"{spec.measure!r} in {args.source}")
+            raise _Usage(
+                f"--measure {args.measure} contradicts data.measure = "
+                f"{spec.measure!r} in {args.source}"
+            )
         sd = spec.load_data()
         kw = spec.fit_kwargs()
         kw.update(overrides)
@@ -178,8 +199,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     if spec is not None:
         result.provenance["spec"] = str(spec.path)
         result.provenance["spec_sha256"] = hashlib.sha256(spec.path.read_bytes()).hexdigest()
-    mcid = result.prob_exceeds(thresholds, direction=direction, scale=scale) if thresholds \
-        else None
+    mcid = result.prob_exceeds(thresholds, direction=direction, scale=scale) if thresholds else None
     if mcid is not None and labels:
         mcid.insert(1, "label", labels)
     classical = _classical(result)
@@ -194,18 +214,30 @@ def _cmd_fit(args: argparse.Namespace) -> int:
             print(f"bayesmeta: warning (sensitivity fit): {w.message}", file=sys.stderr)
     if args.format == "json":
         payload = _json_payload(result, mcid, classical)
-        payload["sensitivity"] = None if sens is None else json.loads(
-            sens.to_json(orient="index"))
+        payload["sensitivity"] = None if sens is None else json.loads(sens.to_json(orient="index"))
         print(json.dumps(payload, indent=2, sort_keys=True, default=_jsonable))
     else:
         print(_text_report(result, mcid, classical, spec, sens))
     if out_dir:
-        _write_outputs(out_dir, result, mcid, classical, spec, thresholds, labels, direction,
-                       force=args.force, sensitivity=sens)
+        _write_outputs(
+            out_dir,
+            result,
+            mcid,
+            classical,
+            spec,
+            thresholds,
+            labels,
+            direction,
+            force=args.force,
+            sensitivity=sens,
+        )
         print(f"\nWrote {out_dir}/", file=sys.stderr)
     if args.strict and not result.diagnostics.ok:
-        print("bayesmeta: error: MCMC diagnostics failed (--strict): "
-              + "; ".join(result.diagnostics.problems), file=sys.stderr)
+        print(
+            "bayesmeta: error: MCMC diagnostics failed (--strict): "
+            + "; ".join(result.diagnostics.problems),
+            file=sys.stderr,
+        )
         return EXIT_CONVERGENCE
     return EXIT_OK
 
@@ -242,14 +274,18 @@ def _text_report(result: Any, mcid: Any, classical: Any, spec: Any, sens: Any = 
 def _json_payload(result: Any, mcid: Any, classical: Any) -> dict[str, Any]:
     s = result.summary(scale="natural" if result.is_ratio else "analysis")
     return {
-        "model": result.describe_model(), "measure": result.measure, "k": result.k,
-        "priors": {"mu": repr(result.mu_prior),
-                   "tau": None if result.tau_prior is None else repr(result.tau_prior)},
-        "ci": "95% equal-tailed", "scale": "natural" if result.is_ratio else "analysis",
+        "model": result.describe_model(),
+        "measure": result.measure,
+        "k": result.k,
+        "priors": {
+            "mu": repr(result.mu_prior),
+            "tau": None if result.tau_prior is None else repr(result.tau_prior),
+        },
+        "ci": "95% equal-tailed",
+        "scale": "natural" if result.is_ratio else "analysis",
         "summary": json.loads(s.to_json(orient="index")),
         "mcid": None if mcid is None else json.loads(mcid.to_json(orient="records")),
-        "classical": None if classical is None else json.loads(
-            classical.to_json(orient="index")),
+        "classical": None if classical is None else json.loads(classical.to_json(orient="index")),
         "diagnostics": result.diagnostics.to_dict(),
         "provenance": result.provenance,
     }
@@ -265,9 +301,19 @@ def _jsonable(obj: Any) -> Any:
     return str(obj)
 
 
-def _write_outputs(out_dir: Path, result: Any, mcid: Any, classical: Any, spec: Any,
-                   thresholds: list[float], labels: list[str] | None, direction: str,
-                   *, force: bool, sensitivity: Any = None) -> None:
+def _write_outputs(
+    out_dir: Path,
+    result: Any,
+    mcid: Any,
+    classical: Any,
+    spec: Any,
+    thresholds: list[float],
+    labels: list[str] | None,
+    direction: str,
+    *,
+    force: bool,
+    sensitivity: Any = None,
+) -> None:
     os.environ.setdefault("MPLBACKEND", "Agg")
     from bayesmeta import plots
     from bayesmeta.report import markdown_report
@@ -284,17 +330,26 @@ def _write_outputs(out_dir: Path, result: Any, mcid: Any, classical: Any, spec: 
             (tmp / "mcid.csv").write_text("threshold,p_mu,p_new,mcse,mcse_new\n")
         result.save(tmp / "posterior.nc")
         (tmp / "diagnostics.json").write_text(
-            json.dumps(result.diagnostics.to_dict(), indent=2, sort_keys=True,
-                       default=_jsonable) + "\n")
+            json.dumps(result.diagnostics.to_dict(), indent=2, sort_keys=True, default=_jsonable)
+            + "\n"
+        )
         prov = dict(result.provenance)
-        prov.update({"priors": {"mu": result.mu_prior.to_dict(),
-                                "tau": None if result.tau_prior is None
-                                else result.tau_prior.to_dict()},
-                     "settings": result.settings, "model": result.model,
-                     "likelihood": result.likelihood, "engine": result.engine,
-                     "measure": result.measure})
+        prov.update(
+            {
+                "priors": {
+                    "mu": result.mu_prior.to_dict(),
+                    "tau": None if result.tau_prior is None else result.tau_prior.to_dict(),
+                },
+                "settings": result.settings,
+                "model": result.model,
+                "likelihood": result.likelihood,
+                "engine": result.engine,
+                "measure": result.measure,
+            }
+        )
         (tmp / "provenance.json").write_text(
-            json.dumps(prov, indent=2, sort_keys=True, default=_jsonable) + "\n")
+            json.dumps(prov, indent=2, sort_keys=True, default=_jsonable) + "\n"
+        )
         import matplotlib.pyplot as plt
 
         nat = thresholds if (spec is None or spec.scale == "natural") else None
@@ -312,8 +367,9 @@ def _write_outputs(out_dir: Path, result: Any, mcid: Any, classical: Any, spec: 
             figures.append("tau.png")
         if sensitivity is not None:
             sensitivity.to_csv(tmp / "sensitivity.csv", float_format="%.10g")
-        (tmp / "report.md").write_text(markdown_report(result, mcid, classical, spec, figures,
-                                                       sensitivity))
+        (tmp / "report.md").write_text(
+            markdown_report(result, mcid, classical, spec, figures, sensitivity)
+        )
         if out_dir.exists():
             if not force:
                 raise _Usage(f"--out {out_dir} exists (use --force to replace it)")
@@ -354,10 +410,12 @@ def _cmd_priors(args: argparse.Namespace) -> int:
             names = [f.name for f in dataclasses.fields(cls) if f.name != "note"]
             print(f"  {cls.__name__}({', '.join(names)})")
         print("Empirical heterogeneity priors (on tau; see `bayesmeta priors show NAME`):")
-        print("  turner2015(outcome; comparison)   log OR, Turner et al. 2015 "
-              "(log-normal on tau^2)")
-        print("  rhodes2015(outcome; comparison[; area])  SMD, Rhodes et al. 2015 (log-t5 on "
-              "tau^2)")
+        print(
+            "  turner2015(outcome; comparison)   log OR, Turner et al. 2015 (log-normal on tau^2)"
+        )
+        print(
+            "  rhodes2015(outcome; comparison[; area])  SMD, Rhodes et al. 2015 (log-t5 on tau^2)"
+        )
         return EXIT_OK
     name = args.name.strip()
     if name.lower() in P.EMPIRICAL:

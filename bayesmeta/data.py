@@ -139,8 +139,9 @@ def _study_labels(df: pd.DataFrame) -> list[str]:
     labels = []
     for row, value in enumerate(df["study"].tolist(), start=1):
         if value is None or (isinstance(value, float) and np.isnan(value)):
-            raise DataError(f"row {row}: column 'study' is missing (NaN); "
-                            "every study needs a label")
+            raise DataError(
+                f"row {row}: column 'study' is missing (NaN); every study needs a label"
+            )
         text = str(value).strip()
         if not text:
             raise DataError(f"row {row}: column 'study' is empty; every study needs a label")
@@ -197,50 +198,78 @@ def _fail_where(mask: np.ndarray, labels: list[str], message) -> None:
         raise DataError(f"study '{labels[i]}': {message(i)}")
 
 
-def _validate_values(v: dict[str, np.ndarray], labels: list[str], kind: Kind,
-                     measure: str) -> None:
+def _validate_values(v: dict[str, np.ndarray], labels: list[str], kind: Kind, measure: str) -> None:
     if kind == "continuous":
         n_min = 2 if measure == "SMD" else 1
         for arm in ("t", "c"):
             sd, n = v[f"sd_{arm}"], v[f"n_{arm}"]
-            _fail_where(sd <= 0, labels,
-                        lambda i, sd=sd, a=arm: f"sd_{a} ({_fmt(sd[i])}) must be > 0")
-            _fail_where(n < n_min, labels,
-                        lambda i, n=n, a=arm: f"n_{a} ({_fmt(n[i])}) must be >= {n_min}"
-                        + (" for SMD" if n_min == 2 else ""))
+            _fail_where(
+                sd <= 0, labels, lambda i, sd=sd, a=arm: f"sd_{a} ({_fmt(sd[i])}) must be > 0"
+            )
+            _fail_where(
+                n < n_min,
+                labels,
+                lambda i, n=n, a=arm: (
+                    f"n_{a} ({_fmt(n[i])}) must be >= {n_min}" + (" for SMD" if n_min == 2 else "")
+                ),
+            )
     elif kind == "binary":
         for arm in ("t", "c"):
             ev, n = v[f"events_{arm}"], v[f"n_{arm}"]
             _fail_where(n < 1, labels, lambda i, n=n, a=arm: f"n_{a} ({_fmt(n[i])}) must be >= 1")
-            _fail_where(ev < 0, labels,
-                        lambda i, ev=ev, a=arm: f"events_{a} ({_fmt(ev[i])}) must be >= 0")
-            _fail_where(ev > n, labels,
-                        lambda i, ev=ev, n=n, a=arm:
-                        f"events_{a} ({_fmt(ev[i])}) > n_{a} ({_fmt(n[i])})")
+            _fail_where(
+                ev < 0, labels, lambda i, ev=ev, a=arm: f"events_{a} ({_fmt(ev[i])}) must be >= 0"
+            )
+            _fail_where(
+                ev > n,
+                labels,
+                lambda i, ev=ev, n=n, a=arm: f"events_{a} ({_fmt(ev[i])}) > n_{a} ({_fmt(n[i])})",
+            )
     else:
         est = v["estimate"]
         ratio = measure in RATIO_MEASURES
         if ratio:
-            _fail_where(est <= 0, labels, lambda i: (
-                f"estimate ({_fmt(est[i])}) must be > 0 for a ratio measure ({measure}); "
-                "give the ratio itself, not its logarithm"))
+            _fail_where(
+                est <= 0,
+                labels,
+                lambda i: (
+                    f"estimate ({_fmt(est[i])}) must be > 0 for a ratio measure ({measure}); "
+                    "give the ratio itself, not its logarithm"
+                ),
+            )
         if "se" in v:
             se = v["se"]
             _fail_where(se <= 0, labels, lambda i: f"se ({_fmt(se[i])}) must be > 0")
         else:
             lo, hi = v["ci_lower"], v["ci_upper"]
             if ratio:
-                _fail_where(lo <= 0, labels, lambda i: (
-                    f"ci_lower ({_fmt(lo[i])}) must be > 0 for a ratio measure ({measure})"))
-            _fail_where(lo >= hi, labels, lambda i: (
-                f"ci_lower ({_fmt(lo[i])}) must be < ci_upper ({_fmt(hi[i])})"))
-            _fail_where((est < lo) | (est > hi), labels, lambda i: (
-                f"estimate ({_fmt(est[i])}) lies outside its CI "
-                f"(ci_lower {_fmt(lo[i])} to ci_upper {_fmt(hi[i])})"))
+                _fail_where(
+                    lo <= 0,
+                    labels,
+                    lambda i: (
+                        f"ci_lower ({_fmt(lo[i])}) must be > 0 for a ratio measure ({measure})"
+                    ),
+                )
+            _fail_where(
+                lo >= hi,
+                labels,
+                lambda i: f"ci_lower ({_fmt(lo[i])}) must be < ci_upper ({_fmt(hi[i])})",
+            )
+            _fail_where(
+                (est < lo) | (est > hi),
+                labels,
+                lambda i: (
+                    f"estimate ({_fmt(est[i])}) lies outside its CI "
+                    f"(ci_lower {_fmt(lo[i])} to ci_upper {_fmt(hi[i])})"
+                ),
+            )
             if "ci_level" in v:
                 lev = v["ci_level"]
-                _fail_where((lev <= 0) | (lev >= 1), labels, lambda i: (
-                    f"ci_level ({_fmt(lev[i])}) must be between 0 and 1 (e.g. 0.95)"))
+                _fail_where(
+                    (lev <= 0) | (lev >= 1),
+                    labels,
+                    lambda i: f"ci_level ({_fmt(lev[i])}) must be between 0 and 1 (e.g. 0.95)",
+                )
 
 
 def _normalise_measure(measure: str, kind: Kind) -> str:
@@ -259,16 +288,20 @@ def _normalise_measure(measure: str, kind: Kind) -> str:
     return m
 
 
-def _compute_effects(v: dict[str, np.ndarray], kind: Kind, measure: str
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def _compute_effects(
+    v: dict[str, np.ndarray], kind: Kind, measure: str
+) -> tuple[np.ndarray, np.ndarray]:
     if kind == "continuous":
         args = [v[c] for c in SHAPES["continuous"][1:]]
         fn = effects.mean_difference if measure == "MD" else effects.standardized_mean_difference
         return fn(*args)
     if kind == "binary":
         args = [v[c] for c in SHAPES["binary"][1:]]
-        fn = {"OR": effects.log_odds_ratio, "RR": effects.log_risk_ratio,
-              "RD": effects.risk_difference}[measure]
+        fn = {
+            "OR": effects.log_odds_ratio,
+            "RR": effects.log_risk_ratio,
+            "RD": effects.risk_difference,
+        }[measure]
         return fn(*args)
     transform = np.log if measure in RATIO_MEASURES else (lambda x: x)
     yi = transform(v["estimate"])
@@ -291,7 +324,8 @@ def _warn_data(v: dict[str, np.ndarray], labels: list[str], kind: Kind, measure:
                 "every participant); the normal approximation uses 0.5 added to each cell and "
                 "carries almost no information. The binomial-normal model "
                 "(likelihood='binomial') uses these studies exactly.",
-                DataWarning, stacklevel=4,
+                DataWarning,
+                stacklevel=4,
             )
     elif kind == "estimate" and "ci_lower" in v:
         transform = np.log if measure in RATIO_MEASURES else (lambda x: x)
@@ -305,7 +339,8 @@ def _warn_data(v: dict[str, np.ndarray], labels: list[str], kind: Kind, measure:
                 f"(half-widths {lower_half[i]:.3g} below and {upper_half[i]:.3g} above the "
                 "estimate); the SE is taken from the full width. Check the measure "
                 "(ratio vs difference) and the CI level.",
-                DataWarning, stacklevel=4,
+                DataWarning,
+                stacklevel=4,
             )
 
 
@@ -386,13 +421,19 @@ class StudyData:
         return hashlib.sha256(buf.getvalue().encode()).hexdigest()
 
     def __repr__(self) -> str:
-        return (f"StudyData(k={self.k}, measure={self.measure!r}, kind={self.kind!r}, "
-                f"studies={self.labels!r})")
+        return (
+            f"StudyData(k={self.k}, measure={self.measure!r}, kind={self.kind!r}, "
+            f"studies={self.labels!r})"
+        )
 
 
-def study_data(data: pd.DataFrame | StudyData, measure: str, *,
-               columns: Mapping[str, str] | None = None,
-               source: str | None = None) -> StudyData:
+def study_data(
+    data: pd.DataFrame | StudyData,
+    measure: str,
+    *,
+    columns: Mapping[str, str] | None = None,
+    source: str | None = None,
+) -> StudyData:
     """Validate a table of trial data and compute effect sizes.
 
     Parameters
@@ -454,8 +495,9 @@ def study_data(data: pd.DataFrame | StudyData, measure: str, *,
     return StudyData(table=table, measure=measure, kind=kind, effects=eff, source=source)
 
 
-def read_csv(path: str | Path, measure: str, *, columns: Mapping[str, str] | None = None
-             ) -> StudyData:
+def read_csv(
+    path: str | Path, measure: str, *, columns: Mapping[str, str] | None = None
+) -> StudyData:
     """Read and validate a CSV file of trial data (see :func:`study_data`).
 
     Raises

@@ -57,6 +57,13 @@ def list() -> pd.DataFrame:  # noqa: A001 - the issue names it datasets.list()
     rows = []
     for n in names():
         meta = info(n)
-        rows.append({"name": n, "measure": meta.get("measure", ""), "k": len(load(n)),
-                     "status": meta.get("status", ""), "title": meta.get("title", "")})
+        rows.append(
+            {
+                "name": n,
+                "measure": meta.get("measure", ""),
+                "k": len(load(n)),
+                "status": meta.get("status", ""),
+                "title": meta.get("title", ""),
+            }
+        )
     return pd.DataFrame(rows)

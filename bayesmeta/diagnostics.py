@@ -63,8 +63,11 @@ class Diagnostics:
     @classmethod
     def exact(cls) -> Diagnostics:
         """Diagnostics of the exact engine: nothing to check."""
-        return cls(engine="exact", ok=True,
-                   table=pd.DataFrame(columns=["r_hat", "ess_bulk", "ess_tail", "ok"]))
+        return cls(
+            engine="exact",
+            ok=True,
+            table=pd.DataFrame(columns=["r_hat", "ess_bulk", "ess_tail", "ok"]),
+        )
 
     @classmethod
     def from_datatree(cls, dt: Any, var_names: list[str]) -> Diagnostics:
@@ -76,22 +79,30 @@ class Diagnostics:
         n_draws = int(post.sizes["chain"] * post.sizes["draw"])
         ess_min = ESS_PER_CHAIN * n_chains
         has_stats = "sample_stats" in dt.children and "diverging" in dt["sample_stats"]
-        _, diag = azs.diagnose(dt, var_names=var_names, rhat_max=RHAT_MAX,
-                               ess_threshold=ess_min, bfmi_threshold=BFMI_MIN,
-                               show_diagnostics=False, return_diagnostics=True)
+        _, diag = azs.diagnose(
+            dt,
+            var_names=var_names,
+            rhat_max=RHAT_MAX,
+            ess_threshold=ess_min,
+            bfmi_threshold=BFMI_MIN,
+            show_diagnostics=False,
+            return_diagnostics=True,
+        )
         table = cls._param_table(dt, var_names)
         problems: list[str] = []
         n_div = int(diag.get("divergent", {}).get("n_divergent", 0)) if has_stats else 0
         n_tree = int(diag.get("treedepth", {}).get("n_max", 0)) if has_stats else 0
         bfmi = tuple(float(b) for b in np.atleast_1d(diag.get("bfmi", {}).get("bfmi_values", [])))
         bad_rhat = table.index[~(table["r_hat"] <= RHAT_MAX)].tolist()
-        bad_ess = table.index[~((table["ess_bulk"] >= ess_min) & (table["ess_tail"] >= ess_min))
-                              ].tolist()
+        bad_ess = table.index[
+            ~((table["ess_bulk"] >= ess_min) & (table["ess_tail"] >= ess_min))
+        ].tolist()
         if bad_rhat:
             problems.append(f"R-hat > {RHAT_MAX} for {', '.join(bad_rhat)}")
         if bad_ess:
-            problems.append(f"bulk or tail ESS < {ess_min} ({ESS_PER_CHAIN} per chain) for "
-                            f"{', '.join(bad_ess)}")
+            problems.append(
+                f"bulk or tail ESS < {ess_min} ({ESS_PER_CHAIN} per chain) for {', '.join(bad_ess)}"
+            )
         if n_div:
             problems.append(f"{n_div} divergent transition(s) of {n_draws}")
         if n_tree:
@@ -99,12 +110,22 @@ class Diagnostics:
         low = [i for i, b in enumerate(bfmi) if b < BFMI_MIN]
         if low:
             problems.append(f"E-BFMI < {BFMI_MIN} in chain(s) {', '.join(map(str, low))}")
-        table["ok"] = (table["r_hat"] <= RHAT_MAX) & (table["ess_bulk"] >= ess_min) & (
-            table["ess_tail"] >= ess_min)
-        return cls(engine="nuts", ok=not problems, table=table, n_divergent=n_div,
-                   n_draws=n_draws, n_max_treedepth=n_tree, bfmi=bfmi,
-                   problems=tuple(problems),
-                   thresholds={"r_hat_max": RHAT_MAX, "ess_min": ess_min, "bfmi_min": BFMI_MIN})
+        table["ok"] = (
+            (table["r_hat"] <= RHAT_MAX)
+            & (table["ess_bulk"] >= ess_min)
+            & (table["ess_tail"] >= ess_min)
+        )
+        return cls(
+            engine="nuts",
+            ok=not problems,
+            table=table,
+            n_divergent=n_div,
+            n_draws=n_draws,
+            n_max_treedepth=n_tree,
+            bfmi=bfmi,
+            problems=tuple(problems),
+            thresholds={"r_hat_max": RHAT_MAX, "ess_min": ess_min, "bfmi_min": BFMI_MIN},
+        )
 
     @staticmethod
     def _param_table(dt: Any, var_names: list[str]) -> pd.DataFrame:
@@ -123,8 +144,9 @@ class Diagnostics:
                 labels = [name]
             for lab, ri, bi, ti in zip(labels, r, b, t, strict=True):
                 rows[lab] = (float(ri), float(bi), float(ti))
-        return pd.DataFrame.from_dict(rows, orient="index", columns=["r_hat", "ess_bulk",
-                                                                     "ess_tail"])
+        return pd.DataFrame.from_dict(
+            rows, orient="index", columns=["r_hat", "ess_bulk", "ess_tail"]
+        )
 
     def summary_line(self) -> str:
         """One line: the verdict and the thresholds checked."""
@@ -133,19 +155,29 @@ class Diagnostics:
         if self.ok:
             worst = self.table["r_hat"].max() if len(self.table) else float("nan")
             ess = self.table[["ess_bulk", "ess_tail"]].min().min() if len(self.table) else 0
-            return (f"OK: R-hat <= {RHAT_MAX} (max {worst:.3f}), ESS >= "
-                    f"{self.thresholds['ess_min']:.0f} (min {ess:.0f}), 0 divergences, "
-                    f"E-BFMI >= {BFMI_MIN}")
+            return (
+                f"OK: R-hat <= {RHAT_MAX} (max {worst:.3f}), ESS >= "
+                f"{self.thresholds['ess_min']:.0f} (min {ess:.0f}), 0 divergences, "
+                f"E-BFMI >= {BFMI_MIN}"
+            )
         return "PROBLEMS: " + "; ".join(self.problems)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form."""
         return {
-            "engine": self.engine, "ok": self.ok, "n_divergent": self.n_divergent,
-            "n_draws": self.n_draws, "n_max_treedepth": self.n_max_treedepth,
-            "bfmi": list(self.bfmi), "problems": list(self.problems),
+            "engine": self.engine,
+            "ok": self.ok,
+            "n_divergent": self.n_divergent,
+            "n_draws": self.n_draws,
+            "n_max_treedepth": self.n_max_treedepth,
+            "bfmi": list(self.bfmi),
+            "problems": list(self.problems),
             "thresholds": self.thresholds,
-            "parameters": {k: {c: (None if pd.isna(v) else (bool(v) if c == "ok" else float(v)))
-                               for c, v in row.items()}
-                           for k, row in self.table.to_dict(orient="index").items()},
+            "parameters": {
+                k: {
+                    c: (None if pd.isna(v) else (bool(v) if c == "ok" else float(v)))
+                    for c, v in row.items()
+                }
+                for k, row in self.table.to_dict(orient="index").items()
+            },
         }

@@ -45,8 +45,12 @@ def _f(x: ArrayLike) -> Array:
 
 
 def mean_difference(
-    mean_t: ArrayLike, sd_t: ArrayLike, n_t: ArrayLike,
-    mean_c: ArrayLike, sd_c: ArrayLike, n_c: ArrayLike,
+    mean_t: ArrayLike,
+    sd_t: ArrayLike,
+    n_t: ArrayLike,
+    mean_c: ArrayLike,
+    sd_c: ArrayLike,
+    n_c: ArrayLike,
 ) -> tuple[Array, Array]:
     """Raw mean difference (experimental minus control) and its variance.
 
@@ -77,8 +81,12 @@ def hedges_correction(df: ArrayLike) -> Array:
 
 
 def standardized_mean_difference(
-    mean_t: ArrayLike, sd_t: ArrayLike, n_t: ArrayLike,
-    mean_c: ArrayLike, sd_c: ArrayLike, n_c: ArrayLike,
+    mean_t: ArrayLike,
+    sd_t: ArrayLike,
+    n_t: ArrayLike,
+    mean_c: ArrayLike,
+    sd_c: ArrayLike,
+    n_c: ArrayLike,
 ) -> tuple[Array, Array]:
     """Hedges' g (bias-corrected SMD) and its large-sample variance.
 
@@ -99,8 +107,9 @@ def standardized_mean_difference(
     return yi, vi
 
 
-def zero_cell_studies(events_t: ArrayLike, n_t: ArrayLike, events_c: ArrayLike,
-                      n_c: ArrayLike) -> NDArray[np.bool_]:
+def zero_cell_studies(
+    events_t: ArrayLike, n_t: ArrayLike, events_c: ArrayLike, n_c: ArrayLike
+) -> NDArray[np.bool_]:
     """Mask of 2x2 tables with at least one zero cell (events or non-events)."""
     a, c = _f(events_t), _f(events_c)
     b, d = _f(n_t) - a, _f(n_c) - c
@@ -115,8 +124,9 @@ def _cells(events_t, n_t, events_c, n_c) -> tuple[Array, Array, Array, Array]:
     return a + add, b + add, c + add, d + add
 
 
-def log_odds_ratio(events_t: ArrayLike, n_t: ArrayLike, events_c: ArrayLike,
-                   n_c: ArrayLike) -> tuple[Array, Array]:
+def log_odds_ratio(
+    events_t: ArrayLike, n_t: ArrayLike, events_c: ArrayLike, n_c: ArrayLike
+) -> tuple[Array, Array]:
     """Log odds ratio (Woolf variance), 0.5 added to all cells of zero-cell tables.
 
     Examples
@@ -129,8 +139,9 @@ def log_odds_ratio(events_t: ArrayLike, n_t: ArrayLike, events_c: ArrayLike,
     return np.log(a * d / (b * c)), 1 / a + 1 / b + 1 / c + 1 / d
 
 
-def log_risk_ratio(events_t: ArrayLike, n_t: ArrayLike, events_c: ArrayLike,
-                   n_c: ArrayLike) -> tuple[Array, Array]:
+def log_risk_ratio(
+    events_t: ArrayLike, n_t: ArrayLike, events_c: ArrayLike, n_c: ArrayLike
+) -> tuple[Array, Array]:
     """Log risk ratio and its delta-method variance (zero cells as for the odds ratio).
 
     Examples
@@ -144,8 +155,9 @@ def log_risk_ratio(events_t: ArrayLike, n_t: ArrayLike, events_c: ArrayLike,
     return np.log((a / n1) / (c / n2)), 1 / a - 1 / n1 + 1 / c - 1 / n2
 
 
-def risk_difference(events_t: ArrayLike, n_t: ArrayLike, events_c: ArrayLike,
-                    n_c: ArrayLike) -> tuple[Array, Array]:
+def risk_difference(
+    events_t: ArrayLike, n_t: ArrayLike, events_c: ArrayLike, n_c: ArrayLike
+) -> tuple[Array, Array]:
     """Risk difference and its variance (zero cells adjusted as metafor does by default).
 
     Examples

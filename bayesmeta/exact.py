@@ -71,14 +71,15 @@ def _mu_prior_params(mu_prior: Prior) -> tuple[float, float]:
     raise ValueError(f"the exact engine needs a Normal or Flat prior on mu, got {mu_prior!r}")
 
 
-def conditional(tau: Array, y: Array, v: Array, mask: Array, m0: float, s02: float
-                ) -> tuple[Array, Array, Array]:
+def conditional(
+    tau: Array, y: Array, v: Array, mask: Array, m0: float, s02: float
+) -> tuple[Array, Array, Array]:
     """Log p(y | tau), mu-hat(tau) and V(tau) for tau of shape (B, N); y, v, mask (B, K).
 
     With ``s02 = 0`` this is the model with mu fixed at ``m0``; with ``s02 = inf`` the
     improper flat prior (log p(y | tau) then up to a constant common to all tau).
     """
-    vt = v[:, None, :] + (tau**2)[:, :, None]                     # (B, N, K)
+    vt = v[:, None, :] + (tau**2)[:, :, None]  # (B, N, K)
     w = np.where(mask[:, None, :], 1.0 / vt, 0.0)
     logdet = np.where(mask[:, None, :], np.log(vt), 0.0).sum(-1)
     W = w.sum(-1)
@@ -111,14 +112,15 @@ def _normal_pdf(x: Array, m: Array, s: Array) -> Array:
         return np.where(s > 0, np.exp(-0.5 * z * z) / (s * np.sqrt(2 * np.pi)), 0.0)
 
 
-def mixture_quantile(p: Array, m: Array, s: Array, q: Array, *, tol: float = 1e-12,
-                     max_iter: int = 100) -> Array:
+def mixture_quantile(
+    p: Array, m: Array, s: Array, q: Array, *, tol: float = 1e-12, max_iter: int = 100
+) -> Array:
     """Quantiles of normal mixtures.
 
     ``p, m, s`` have shape (..., M) (weights, means, sds of the components); ``q`` has
     shape (Q,). Returns shape (..., Q). Newton's method safeguarded by bisection.
     """
-    p, m, s = (a[..., None, :] for a in (p, m, s))                # (..., 1, M)
+    p, m, s = (a[..., None, :] for a in (p, m, s))  # (..., 1, M)
     q = np.asarray(q, dtype=float)
     live = p > 1e-300
     mean = (p * m).sum(-1)
@@ -126,8 +128,10 @@ def mixture_quantile(p: Array, m: Array, s: Array, q: Array, *, tol: float = 1e-
     spread = np.where(live, 10 * s + np.abs(m - mean[..., None]), 0.0).max(-1)
     lo = mean - spread - 1.0
     hi = mean + spread + 1.0
-    lo, hi = np.broadcast_to(lo, lo.shape[:-1] + q.shape).copy(), np.broadcast_to(
-        hi, hi.shape[:-1] + q.shape).copy()
+    lo, hi = (
+        np.broadcast_to(lo, lo.shape[:-1] + q.shape).copy(),
+        np.broadcast_to(hi, hi.shape[:-1] + q.shape).copy(),
+    )
     x = mean + np.sqrt(var) * special.ndtri(q)
     x = np.clip(np.broadcast_to(x, lo.shape), lo, hi).copy()
     positive = bool(np.all(s > 0))
@@ -160,7 +164,7 @@ def _hermite_invert(u: Array, F: Array, f: Array, q: Array) -> Array:
     u, F, f: (B, N) increasing grid; q: (Q,). Returns (B, Q) abscissae.
     """
     B, N = u.shape
-    j = np.clip((F[:, None, :] <= q[None, :, None]).sum(-1) - 1, 0, N - 2)   # (B, Q)
+    j = np.clip((F[:, None, :] <= q[None, :, None]).sum(-1) - 1, 0, N - 2)  # (B, Q)
     take = lambda a, jj: np.take_along_axis(a, jj, axis=1)  # noqa: E731
     u0, u1 = take(u, j), take(u, j + 1)
     F0, F1, f0, f1 = take(F, j), take(F, j + 1), take(f, j), take(f, j + 1)
@@ -169,8 +173,12 @@ def _hermite_invert(u: Array, F: Array, f: Array, q: Array) -> Array:
     for _ in range(50):
         t = 0.5 * (a + b)
         t2, t3 = t * t, t * t * t
-        val = ((2 * t3 - 3 * t2 + 1) * F0 + (t3 - 2 * t2 + t) * h * f0
-               + (-2 * t3 + 3 * t2) * F1 + (t3 - t2) * h * f1)
+        val = (
+            (2 * t3 - 3 * t2 + 1) * F0
+            + (t3 - 2 * t2 + t) * h * f0
+            + (-2 * t3 + 3 * t2) * F1
+            + (t3 - t2) * h * f1
+        )
         below = val < q[None, :]
         a, b = np.where(below, t, a), np.where(below, b, t)
     return u0 + 0.5 * (a + b) * h
@@ -207,7 +215,7 @@ class ExactPosterior:
     log_evidence: Array
     log_norm: Array
     fixed: bool
-    prior: tuple[float, float] = (0.0, np.inf)   # (m0, s0^2) of mu, as used here
+    prior: tuple[float, float] = (0.0, np.inf)  # (m0, s0^2) of mu, as used here
 
     # -- mixtures -----------------------------------------------------------------------
     def components(self, target: str) -> tuple[Array, Array]:
@@ -248,7 +256,7 @@ class ExactPosterior:
             return self.tau_quantile(q)
         m, s = self.components(target)
         p = np.broadcast_to(self._weights_for(target), m.shape)
-        keep = p.max(axis=tuple(range(p.ndim - 1))) > 1e-16       # drop empty nodes
+        keep = p.max(axis=tuple(range(p.ndim - 1))) > 1e-16  # drop empty nodes
         return mixture_quantile(p[..., keep], m[..., keep], s[..., keep], q)
 
     def cdf(self, target: str, x: Array) -> Array:
@@ -256,8 +264,7 @@ class ExactPosterior:
         x = np.asarray(x, dtype=float)
         m, s = self.components(target)
         p = self._weights_for(target)
-        return (p[..., None, :] * _normal_cdf(x[:, None], m[..., None, :], s[..., None, :])
-                ).sum(-1)
+        return (p[..., None, :] * _normal_cdf(x[:, None], m[..., None, :], s[..., None, :])).sum(-1)
 
     # -- tau ------------------------------------------------------------------------------
     def tau_quantile(self, q: Array) -> Array:
@@ -285,8 +292,13 @@ class ExactPosterior:
         out = np.empty((self.tau.shape[0], x.size))
         for b in range(out.shape[0]):
             with np.errstate(divide="ignore"):
-                out[b] = np.interp(np.log(np.maximum(x, 1e-300)), self.grid_u[b],
-                                   self.grid_cdf[b], left=0.0, right=1.0)
+                out[b] = np.interp(
+                    np.log(np.maximum(x, 1e-300)),
+                    self.grid_u[b],
+                    self.grid_cdf[b],
+                    left=0.0,
+                    right=1.0,
+                )
         if self.fixed:
             out[:] = (x >= 0).astype(float)
         return out
@@ -325,8 +337,15 @@ def _log_post_u(u: Array, y, v, mask, m0, s02, tau_prior: Prior) -> tuple[Array,
     return np.where(np.isnan(lp), -np.inf, lp), mh, mv
 
 
-def integrate(y: Array, v: Array, mask: Array | None, mu_prior: Prior, tau_prior: Prior | None,
-              *, mu_fixed_at: float | None = None) -> ExactPosterior:
+def integrate(
+    y: Array,
+    v: Array,
+    mask: Array | None,
+    mu_prior: Prior,
+    tau_prior: Prior | None,
+    *,
+    mu_fixed_at: float | None = None,
+) -> ExactPosterior:
     """Exact posterior for a batch of normal-normal meta-analyses.
 
     Parameters
@@ -359,9 +378,23 @@ def integrate(y: Array, v: Array, mask: Array | None, mu_prior: Prior, tau_prior
         zeros = np.zeros((B, 1))
         ll, mh, mv = conditional(zeros, y, v, mask, m0, s02)
         log_ev = ll[:, 0] if np.isfinite(s02) else np.full(B, np.nan)
-        post = ExactPosterior(y, v, mask, zeros, np.ones((B, 1)), mh, mv,
-                              np.zeros((B, 2)), np.array([[1.0, 1.0]] * B), np.zeros((B, 2)),
-                              np.zeros(B), log_ev, ll[:, 0], fixed=True, prior=(m0, s02))
+        post = ExactPosterior(
+            y,
+            v,
+            mask,
+            zeros,
+            np.ones((B, 1)),
+            mh,
+            mv,
+            np.zeros((B, 2)),
+            np.array([[1.0, 1.0]] * B),
+            np.zeros((B, 2)),
+            np.zeros(B),
+            log_ev,
+            ll[:, 0],
+            fixed=True,
+            prior=(m0, s02),
+        )
         return post
 
     lo, hi, reaches_zero = _tau_range(y, v, mask, tau_prior)
@@ -399,7 +432,7 @@ def integrate(y: Array, v: Array, mask: Array | None, mu_prior: Prior, tau_prior
     # 5. composite Gauss-Legendre nodes on the same bracket for the mixtures
     n_panels = int(np.clip(np.ceil((ub - ua).max() / PANEL_WIDTH), 2, 24))
     edges = ua[:, None] + (ub - ua)[:, None] * np.linspace(0, 1, n_panels + 1)[None, :]
-    half = 0.5 * np.diff(edges, axis=1)                                  # (B, P)
+    half = 0.5 * np.diff(edges, axis=1)  # (B, P)
     un = ((edges[:, :-1] + half)[:, :, None] + half[:, :, None] * _GL_X).reshape(B, -1)
     ln, mh, mv = _log_post_u(un, *args)
     wn = (half[:, :, None] * _GL_W).reshape(B, -1) * np.exp(ln - lmax[:, None])
@@ -419,7 +452,21 @@ def integrate(y: Array, v: Array, mask: Array | None, mu_prior: Prior, tau_prior
     cdf, dens = cdf / norm, dens / norm
     log_norm = lmax + np.log(total)
     log_ev = log_norm if np.isfinite(s02) else np.full(B, np.nan)
-    post = ExactPosterior(y, v, mask, tau_nodes, weight, mu_hat, mu_var, ug, cdf, dens,
-                          np.where(at_floor, np.exp(ua), 0.0), log_ev, log_norm, fixed=False,
-                          prior=(m0, s02))
+    post = ExactPosterior(
+        y,
+        v,
+        mask,
+        tau_nodes,
+        weight,
+        mu_hat,
+        mu_var,
+        ug,
+        cdf,
+        dens,
+        np.where(at_floor, np.exp(ua), 0.0),
+        log_ev,
+        log_norm,
+        fixed=False,
+        prior=(m0, s02),
+    )
     return post

@@ -57,12 +57,15 @@ def _as_prior(p: PriorLike, what: str) -> P.Prior | None:
         return P.parse(p)
     if isinstance(p, dict):
         return P.from_dict(p)
-    raise P.PriorError(f"{what} must be a bayesmeta prior, a string such as "
-                       f"'halfnormal(0.5)' or a dict, got {type(p).__name__}")
+    raise P.PriorError(
+        f"{what} must be a bayesmeta prior, a string such as "
+        f"'halfnormal(0.5)' or a dict, got {type(p).__name__}"
+    )
 
 
-def default_priors(sd: StudyData, model: str = "random", likelihood: str = "normal"
-                   ) -> tuple[P.Prior, P.Prior | None, dict[str, str]]:
+def default_priors(
+    sd: StudyData, model: str = "random", likelihood: str = "normal"
+) -> tuple[P.Prior, P.Prior | None, dict[str, str]]:
     """Default priors on mu and tau for these data, and the reason for each.
 
     Raises
@@ -86,11 +89,14 @@ def default_priors(sd: StudyData, model: str = "random", likelihood: str = "norm
     elif m == "MD" and sd.kind == "continuous":
         t = sd.table
         dof = (t["n_t"] - 1).sum() + (t["n_c"] - 1).sum()
-        s = math.sqrt((((t["n_t"] - 1) * t["sd_t"] ** 2).sum()
-                       + ((t["n_c"] - 1) * t["sd_c"] ** 2).sum()) / max(dof, 1))
+        s = math.sqrt(
+            (((t["n_t"] - 1) * t["sd_t"] ** 2).sum() + ((t["n_c"] - 1) * t["sd_c"] ** 2).sum())
+            / max(dof, 1)
+        )
         tau = P.HalfNormal(float(f"{0.5 * s:.4g}"))
-        notes["tau"] = (f"default: HalfNormal(0.5) on the SMD scale, times the pooled "
-                        f"within-arm SD {s:.4g}")
+        notes["tau"] = (
+            f"default: HalfNormal(0.5) on the SMD scale, times the pooled within-arm SD {s:.4g}"
+        )
     elif m == "RD":
         tau = P.HalfNormal(0.2)
         notes["tau"] = "default for risk differences"
@@ -98,7 +104,8 @@ def default_priors(sd: StudyData, model: str = "random", likelihood: str = "norm
         raise P.PriorError(
             f"no default prior on tau for measure {m} from reported estimates: its scale is "
             "unknown to bayesmeta. Give tau_prior=..., e.g. 'halfnormal(s)' with s about half "
-            "the outcome's between-patient SD")
+            "the outcome's between-patient SD"
+        )
     return mu, tau, notes
 
 
@@ -219,8 +226,11 @@ def fit(
     _choice("engine", engine, ("auto", "exact", "nuts"))
     if measure is None and not isinstance(data, StudyData):
         raise ValueError("measure is required (e.g. measure='SMD') unless data is a StudyData")
-    sd = data if (isinstance(data, StudyData) and measure is None) else study_data(
-        data, measure, columns=columns)  # type: ignore[arg-type]
+    sd = (
+        data
+        if (isinstance(data, StudyData) and measure is None)
+        else study_data(data, measure, columns=columns)
+    )  # type: ignore[arg-type]
     draws = _check_int("draws", draws, 1)
     tune = _check_int("tune", tune, 0)
     chains = _check_int("chains", chains, 1)
@@ -235,11 +245,14 @@ def fit(
             raise ValueError(
                 "likelihood='binomial' needs arm-level binary data (columns study, events_t, "
                 f"n_t, events_c, n_c); these data are {sd.kind} "
-                + ("(reported estimates)" if sd.kind == "estimate" else ""))
+                + ("(reported estimates)" if sd.kind == "estimate" else "")
+            )
         if sd.measure != "OR":
-            raise ValueError("the binomial-normal model is on the log odds ratio scale: use "
-                             f"measure='OR' (RR and RD are reported by .implied()), got "
-                             f"{sd.measure!r}")
+            raise ValueError(
+                "the binomial-normal model is on the log odds ratio scale: use "
+                f"measure='OR' (RR and RD are reported by .implied()), got "
+                f"{sd.measure!r}"
+            )
 
     mu_p, tau_p = _as_prior(mu_prior, "mu_prior"), _as_prior(tau_prior, "tau_prior")
     notes: dict[str, str] = {}
@@ -255,8 +268,10 @@ def fit(
     if mu_p.support == "positive":
         raise P.PriorError(f"the prior on mu must allow negative effects, got {mu_p!r}")
     if tau_p is not None and (isinstance(tau_p, P.Flat) or tau_p.support != "positive"):
-        raise P.PriorError(f"the prior on tau must be on [0, inf), got {tau_p!r} "
-                           "(e.g. HalfNormal, HalfCauchy, LogNormal, turner2015(...))")
+        raise P.PriorError(
+            f"the prior on tau must be on [0, inf), got {tau_p!r} "
+            "(e.g. HalfNormal, HalfCauchy, LogNormal, turner2015(...))"
+        )
     base_p = _as_prior(baseline_prior, "baseline_prior")
     if likelihood == "binomial" and base_p is None:
         base_p = P.Normal(0.0, 10.0)
@@ -267,29 +282,51 @@ def fit(
 
     exact_ok = likelihood == "normal" and isinstance(mu_p, P.Normal | P.Flat)
     if engine == "exact" and not exact_ok:
-        why = ("the binomial-normal model" if likelihood == "binomial"
-               else f"mu prior {mu_p!r} (needs Normal or Flat)")
+        why = (
+            "the binomial-normal model"
+            if likelihood == "binomial"
+            else f"mu prior {mu_p!r} (needs Normal or Flat)"
+        )
         raise ValueError(f"engine='exact' does not apply to {why}; use engine='nuts'")
     chosen = "exact" if (engine == "exact" or (engine == "auto" and exact_ok)) else "nuts"
 
-    settings: dict[str, Any] = {"draws": draws, "tune": tune, "chains": chains, "seed": seed,
-                                "target_accept": target_accept, "engine_requested": engine}
+    settings: dict[str, Any] = {
+        "draws": draws,
+        "tune": tune,
+        "chains": chains,
+        "seed": seed,
+        "target_accept": target_accept,
+        "engine_requested": engine,
+    }
     if control_risk is not None:
         settings["control_risk"] = control_risk
-    provenance = {"created": datetime.now(UTC).isoformat(timespec="seconds"),
-                  "versions": dict(_versions(chosen)), "data_sha256": sd.sha256(),
-                  "data_source": sd.source}
-    common = dict(data=sd, model=model, likelihood=likelihood, engine=chosen, mu_prior=mu_p,
-                  tau_prior=tau_p, settings=settings, provenance=provenance, prior_notes=notes,
-                  baseline_prior=base_p)
+    provenance = {
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "versions": dict(_versions(chosen)),
+        "data_sha256": sd.sha256(),
+        "data_source": sd.source,
+    }
+    common = dict(
+        data=sd,
+        model=model,
+        likelihood=likelihood,
+        engine=chosen,
+        mu_prior=mu_p,
+        tau_prior=tau_p,
+        settings=settings,
+        provenance=provenance,
+        prior_notes=notes,
+        baseline_prior=base_p,
+    )
     if chosen == "exact":
         post = integrate(sd.yi[None], sd.vi[None], None, mu_p, tau_p)
         return MetaResult(backend=ExactBackend(post), diagnostics=Diagnostics.exact(), **common)
     return _fit_nuts(sd, common, base_p, progressbar)
 
 
-def _fit_nuts(sd: StudyData, common: dict[str, Any], base_p: P.Prior | None,
-              progressbar: bool) -> MetaResult:
+def _fit_nuts(
+    sd: StudyData, common: dict[str, Any], base_p: P.Prior | None, progressbar: bool
+) -> MetaResult:
     from arviz_base import from_dict
 
     from bayesmeta import models
@@ -301,9 +338,15 @@ def _fit_nuts(sd: StudyData, common: dict[str, Any], base_p: P.Prior | None,
         pm_model = models.binomial_normal(sd, common["mu_prior"], tau_p, base_p)
     else:
         pm_model = models.normal_normal(sd, common["mu_prior"], tau_p)
-    dt = models.sample(pm_model, draws=s["draws"], tune=s["tune"], chains=s["chains"],
-                       seed=s["seed"], target_accept=s["target_accept"],
-                       progressbar=progressbar)
+    dt = models.sample(
+        pm_model,
+        draws=s["draws"],
+        tune=s["tune"],
+        chains=s["chains"],
+        seed=s["seed"],
+        target_accept=s["target_accept"],
+        progressbar=progressbar,
+    )
     post = dt["posterior"].to_dataset()
     rng = np.random.default_rng([s["seed"], 1])
     mu = np.asarray(post["mu"])
@@ -312,24 +355,35 @@ def _fit_nuts(sd: StudyData, common: dict[str, Any], base_p: P.Prior | None,
     if common["likelihood"] == "normal":
         extra["theta"] = models.draw_theta(mu, tau, sd.yi, sd.vi, rng)
     extra["theta_new"] = mu + tau * rng.standard_normal(mu.shape)
-    add = from_dict({"posterior": extra}, dims={"theta": ["study"]},
-                    coords={"study": sd.labels})["posterior"].to_dataset()
+    add = from_dict({"posterior": extra}, dims={"theta": ["study"]}, coords={"study": sd.labels})[
+        "posterior"
+    ].to_dataset()
     merged = post.assign({k: add[k] for k in extra}).assign_coords(
-        chain=post["chain"], draw=post["draw"])
+        chain=post["chain"], draw=post["draw"]
+    )
     dt["posterior"] = merged
     obs = {"yi": sd.yi, "sei": sd.sei}
-    dt["observed_data"] = from_dict({"observed_data": obs},
-                                    dims={"yi": ["study"], "sei": ["study"]},
-                                    coords={"study": sd.labels})["observed_data"]
+    dt["observed_data"] = from_dict(
+        {"observed_data": obs},
+        dims={"yi": ["study"], "sei": ["study"]},
+        coords={"study": sd.labels},
+    )["observed_data"]
     names = ["mu", "theta", "theta_new"] + ([] if tau_p is None else ["tau"])
     diagnostics = Diagnostics.from_datatree(dt, names)
-    result = MetaResult(backend=DrawsBackend(dt["posterior"].to_dataset()),
-                        diagnostics=diagnostics, _idata=dt, **common)
+    result = MetaResult(
+        backend=DrawsBackend(dt["posterior"].to_dataset()),
+        diagnostics=diagnostics,
+        _idata=dt,
+        **common,
+    )
     if not diagnostics.ok:
         warnings.warn(
-            "MCMC diagnostics failed: " + "; ".join(diagnostics.problems)
+            "MCMC diagnostics failed: "
+            + "; ".join(diagnostics.problems)
             + ". Do not trust these summaries; increase draws/tune or check the model.",
-            ConvergenceWarning, stacklevel=3)
+            ConvergenceWarning,
+            stacklevel=3,
+        )
     return result
 
 
@@ -390,8 +444,10 @@ def fit_many(
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}")
     if by not in data.columns:
-        raise DataError(f"column {by!r} (the analysis label) is missing; columns: "
-                        f"{', '.join(map(str, data.columns))}")
+        raise DataError(
+            f"column {by!r} (the analysis label) is missing; columns: "
+            f"{', '.join(map(str, data.columns))}"
+        )
     _choice("model", model, ("random", "fixed"))
     _choice("direction", direction, ("greater", "less"))
     chunk = _check_int("chunk", chunk, 1)
@@ -403,7 +459,7 @@ def fit_many(
     if "study" not in table.columns:
         raise DataError("missing column 'study'")
     table["study"] = labels + " / " + table["study"].astype(str)
-    sd = study_data(table, measure)         # one vectorised validation for every row
+    sd = study_data(table, measure)  # one vectorised validation for every row
     mu_p, tau_p = _as_prior(mu_prior, "mu_prior"), _as_prior(tau_prior, "tau_prior")
     if mu_p is None or (tau_p is None and model == "random"):
         d_mu, d_tau, _ = default_priors(sd, model)
@@ -412,8 +468,9 @@ def fit_many(
     if model == "fixed":
         tau_p = None
     if not isinstance(mu_p, P.Normal | P.Flat):
-        raise P.PriorError(f"fit_many uses the exact engine: mu prior must be Normal or Flat, "
-                           f"got {mu_p!r}")
+        raise P.PriorError(
+            f"fit_many uses the exact engine: mu prior must be Normal or Flat, got {mu_p!r}"
+        )
     codes, names = pd.factorize(labels)
     order = np.argsort(codes, kind="stable")
     counts = np.bincount(codes)
@@ -441,8 +498,12 @@ def fit_many(
             else:
                 mean = post.mean_sd(name)[0]
             qq = post.quantile(name, q)
-            for col, val in ((f"{name}_mean", mean), (f"{name}_median", qq[:, 1]),
-                             (f"{name}_lower", qq[:, 0]), (f"{name}_upper", qq[:, 2])):
+            for col, val in (
+                (f"{name}_mean", mean),
+                (f"{name}_median", qq[:, 1]),
+                (f"{name}_lower", qq[:, 0]),
+                (f"{name}_upper", qq[:, 2]),
+            ):
                 cols.setdefault(col, []).append(val)
         if x.size:
             for name, prefix in (("mu", "p_mu"), ("theta_new", "p_new")):
@@ -452,9 +513,17 @@ def fit_many(
                 for j, t in enumerate(thr):
                     cols.setdefault(f"{prefix}[{t:g}]", []).append(p[:, j])
         cols.setdefault("log_evidence", []).append(post.log_evidence)
-    out = pd.DataFrame({c: np.concatenate(v) for c, v in cols.items()}, index=pd.Index(
-        names, name=by))
+    out = pd.DataFrame(
+        {c: np.concatenate(v) for c, v in cols.items()}, index=pd.Index(names, name=by)
+    )
     out.insert(0, "k", counts)
-    out.attrs.update({"measure": sd.measure, "mu_prior": repr(mu_p),
-                      "tau_prior": repr(tau_p), "ci_prob": ci_prob, "direction": direction})
+    out.attrs.update(
+        {
+            "measure": sd.measure,
+            "mu_prior": repr(mu_p),
+            "tau_prior": repr(tau_p),
+            "ci_prob": ci_prob,
+            "direction": direction,
+        }
+    )
     return out

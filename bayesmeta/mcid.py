@@ -37,12 +37,12 @@ class Entry:
 @cache
 def entries() -> dict[str, Entry]:
     """All entries by name."""
-    raw = tomllib.loads(resources.files("bayesmeta").joinpath("resources", "mcid.toml")
-                        .read_text())
+    raw = tomllib.loads(resources.files("bayesmeta").joinpath("resources", "mcid.toml").read_text())
     out = {}
     for e in raw["entry"]:
-        out[e["name"]] = Entry(**{**e, "thresholds": tuple(e["thresholds"]),
-                                  "labels": tuple(e["labels"])})
+        out[e["name"]] = Entry(
+            **{**e, "thresholds": tuple(e["thresholds"]), "labels": tuple(e["labels"])}
+        )
     return out
 
 
@@ -59,16 +59,28 @@ def get(name: str) -> Entry:
         raise KeyError(f"unknown MCID registry entry {name!r}; known: {', '.join(reg)}")
     entry = reg[name]
     if entry.kind != "effect":
-        raise KeyError(f"{name!r} defines responders ({entry.scale}); it is not a threshold "
-                       "on an effect scale. Analyse the responder counts (RR/OR) with "
-                       "thresholds on the ratio instead")
+        raise KeyError(
+            f"{name!r} defines responders ({entry.scale}); it is not a threshold "
+            "on an effect scale. Analyse the responder counts (RR/OR) with "
+            "thresholds on the ratio instead"
+        )
     return entry
 
 
 def table() -> pd.DataFrame:
     """Return the registry as a table (``bayesmeta mcid list``)."""
-    return pd.DataFrame([{"name": e.name, "outcome": e.outcome, "scale": e.scale,
-                          "kind": e.kind, "direction": e.direction,
-                          "thresholds": ", ".join(f"{t:g}" for t in e.thresholds),
-                          "population": e.population, "source": e.source}
-                         for e in entries().values()])
+    return pd.DataFrame(
+        [
+            {
+                "name": e.name,
+                "outcome": e.outcome,
+                "scale": e.scale,
+                "kind": e.kind,
+                "direction": e.direction,
+                "thresholds": ", ".join(f"{t:g}" for t in e.thresholds),
+                "population": e.population,
+                "source": e.source,
+            }
+            for e in entries().values()
+        ]
+    )

@@ -52,8 +52,9 @@ def normal_normal(sd: StudyData, mu_prior: Prior, tau_prior: Prior | None) -> pm
     return model
 
 
-def binomial_normal(sd: StudyData, mu_prior: Prior, tau_prior: Prior | None,
-                    baseline_prior: Prior) -> pm.Model:
+def binomial_normal(
+    sd: StudyData, mu_prior: Prior, tau_prior: Prior | None, baseline_prior: Prior
+) -> pm.Model:
     """Binomial-normal model on the log odds ratio scale (arm-level binary data)."""
     t = sd.table
     with pm.Model(coords={"study": sd.labels}) as model:
@@ -65,10 +66,20 @@ def binomial_normal(sd: StudyData, mu_prior: Prior, tau_prior: Prior | None,
             tau = tau_prior.to_pymc("tau")
             z = pm.Normal("z", 0.0, 1.0, dims="study")
             theta = pm.Deterministic("theta", mu + tau * z, dims="study")
-        pm.Binomial("events_c", n=t["n_c"].to_numpy(int), logit_p=alpha,
-                    observed=t["events_c"].to_numpy(int), dims="study")
-        pm.Binomial("events_t", n=t["n_t"].to_numpy(int), logit_p=alpha + theta,
-                    observed=t["events_t"].to_numpy(int), dims="study")
+        pm.Binomial(
+            "events_c",
+            n=t["n_c"].to_numpy(int),
+            logit_p=alpha,
+            observed=t["events_c"].to_numpy(int),
+            dims="study",
+        )
+        pm.Binomial(
+            "events_t",
+            n=t["n_t"].to_numpy(int),
+            logit_p=alpha + theta,
+            observed=t["events_t"].to_numpy(int),
+            dims="study",
+        )
     return model
 
 
@@ -85,17 +96,33 @@ def _quiet_pymc():
             lg.setLevel(lev)
 
 
-def sample(model: pm.Model, *, draws: int, tune: int, chains: int, seed: int,
-           target_accept: float, progressbar: bool) -> Any:
+def sample(
+    model: pm.Model,
+    *,
+    draws: int,
+    tune: int,
+    chains: int,
+    seed: int,
+    target_accept: float,
+    progressbar: bool,
+) -> Any:
     """NUTS (nutpie) sampling; returns the DataTree with posterior and sample_stats."""
     with model, _quiet_pymc():
-        return pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed,
-                         nuts_sampler="nutpie", nuts={"target_accept": target_accept},
-                         progressbar=progressbar, compute_convergence_checks=False)
+        return pm.sample(
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            random_seed=seed,
+            nuts_sampler="nutpie",
+            nuts={"target_accept": target_accept},
+            progressbar=progressbar,
+            compute_convergence_checks=False,
+        )
 
 
-def draw_theta(mu: np.ndarray, tau: np.ndarray, yi: np.ndarray, vi: np.ndarray,
-               rng: np.random.Generator) -> np.ndarray:
+def draw_theta(
+    mu: np.ndarray, tau: np.ndarray, yi: np.ndarray, vi: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
     r"""Draw :math:`\theta_i` from its exact conditional given :math:`(\mu, \tau, y)`.
 
     :math:`\theta_i \mid \mu,\tau,y \sim N((1-b_i) y_i + b_i\mu, (1-b_i) s_i^2)` with

@@ -44,8 +44,14 @@ def _axis_label(result: MetaResult, ci_prob: float) -> str:
     return f"{result.measure} ({100 * ci_prob:g}% intervals)"
 
 
-def forest(result: MetaResult, *, mcid: Sequence[float] | None = None, ci_prob: float = 0.95,
-           ax: Any = None, title: str | None = None) -> Any:
+def forest(
+    result: MetaResult,
+    *,
+    mcid: Sequence[float] | None = None,
+    ci_prob: float = 0.95,
+    ax: Any = None,
+    title: str | None = None,
+) -> Any:
     """Forest plot: observed estimates, shrunken estimates, pooled effect and prediction.
 
     Parameters
@@ -76,19 +82,43 @@ def forest(result: MetaResult, *, mcid: Sequence[float] | None = None, ci_prob: 
     else:
         fig = ax.figure
     rows = np.arange(k)[::-1] + 3
-    ax.errorbar(tf(yi), rows + 0.15, xerr=[tf(yi) - tf(yi - z * sei), tf(yi + z * sei) - tf(yi)],
-                fmt="s", color=_OBS, ms=5, capsize=2, label="observed (study CI)")
+    ax.errorbar(
+        tf(yi),
+        rows + 0.15,
+        xerr=[tf(yi) - tf(yi - z * sei), tf(yi + z * sei) - tf(yi)],
+        fmt="s",
+        color=_OBS,
+        ms=5,
+        capsize=2,
+        label="observed (study CI)",
+    )
     th = s.loc[labels]
-    ax.errorbar(th["median"], rows - 0.15, xerr=[th["median"] - th["lower"],
-                                                 th["upper"] - th["median"]],
-                fmt="o", color=_SHRUNK, ms=4, capsize=2, label="shrunken (posterior CrI)")
+    ax.errorbar(
+        th["median"],
+        rows - 0.15,
+        xerr=[th["median"] - th["lower"], th["upper"] - th["median"]],
+        fmt="o",
+        color=_SHRUNK,
+        ms=4,
+        capsize=2,
+        label="shrunken (posterior CrI)",
+    )
     mu = s.loc["mu"]
-    ax.fill([mu["lower"], mu["median"], mu["upper"], mu["median"]], [1, 1.3, 1, 0.7],
-            color=_POOL, label="pooled effect mu")
+    ax.fill(
+        [mu["lower"], mu["median"], mu["upper"], mu["median"]],
+        [1, 1.3, 1, 0.7],
+        color=_POOL,
+        label="pooled effect mu",
+    )
     new = s.loc["theta_new"]
     if not result.fixed:
-        ax.plot([new["lower"], new["upper"]], [0, 0], color=_PRED, lw=2.5,
-                label="prediction (new study)")
+        ax.plot(
+            [new["lower"], new["upper"]],
+            [0, 0],
+            color=_PRED,
+            lw=2.5,
+            label="prediction (new study)",
+        )
         ax.plot([new["median"]], [0], "|", color=_PRED, ms=12)
     ax.axvline(1.0 if natural else 0.0, color="grey", lw=0.8)
     for m in mcid or ():
@@ -100,16 +130,27 @@ def forest(result: MetaResult, *, mcid: Sequence[float] | None = None, ci_prob: 
         ax.set_xscale("log")
     ax.set_xlabel(_axis_label(result, ci_prob))
     ax.set_ylim(-0.8, k + 3.2)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18 - 0.5 / (k + 3)), ncol=2,
-              fontsize="small", frameon=False)
+    ax.legend(
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.18 - 0.5 / (k + 3)),
+        ncol=2,
+        fontsize="small",
+        frameon=False,
+    )
     ax.set_title(title or f"{result.describe_model().split(',')[0]} (k = {k})", fontsize="medium")
     fig.tight_layout()
     return fig
 
 
-def mcid_curve(result: MetaResult, *, candidates: Sequence[float] | None = None,
-               direction: str = "greater", labels: Sequence[str] | None = None,
-               ax: Any = None, n: int = 200) -> Any:
+def mcid_curve(
+    result: MetaResult,
+    *,
+    candidates: Sequence[float] | None = None,
+    direction: str = "greater",
+    labels: Sequence[str] | None = None,
+    ax: Any = None,
+    n: int = 200,
+) -> Any:
     """P(effect beyond m) against m, for the pooled effect and a new study.
 
     Parameters
@@ -132,7 +173,7 @@ def mcid_curve(result: MetaResult, *, candidates: Sequence[float] | None = None,
     cand = list(candidates or ())
     if cand:
         lo, hi = min(lo, *cand), max(hi, *cand)
-    grid = (np.geomspace(lo, hi, n) if natural else np.linspace(lo, hi, n))
+    grid = np.geomspace(lo, hi, n) if natural else np.linspace(lo, hi, n)
     pe = result.prob_exceeds(grid, direction=direction)
     if ax is None:
         fig, ax = plt.subplots(figsize=(7, 4.2))
@@ -141,17 +182,21 @@ def mcid_curve(result: MetaResult, *, candidates: Sequence[float] | None = None,
     sign = ">" if direction == "greater" else "<"
     ax.plot(grid, pe["p_mu"], color=_POOL, label=f"P(mu {sign} m)  pooled effect")
     if not result.fixed:
-        ax.plot(grid, pe["p_new"], color=_PRED, ls="-.",
-                label=f"P(theta_new {sign} m)  new study")
+        ax.plot(grid, pe["p_new"], color=_PRED, ls="-.", label=f"P(theta_new {sign} m)  new study")
     if cand:
         pc = result.prob_exceeds(cand, direction=direction)
         for i, (m, p) in enumerate(zip(cand, pc["p_mu"], strict=True)):
-            ax.axvline(m, color=_MCID, ls="--", lw=1,
-                       label="candidate MCID" if i == 0 else None)
+            ax.axvline(m, color=_MCID, ls="--", lw=1, label="candidate MCID" if i == 0 else None)
             ax.plot([m], [p], "o", color=_MCID)
             tag = f"{labels[i]}: " if labels else ""
-            ax.annotate(f"{tag}{p:.2f}", (m, p), textcoords="offset points",
-                        xytext=(5, -14 - 13 * i), fontsize="small", color=_MCID)
+            ax.annotate(
+                f"{tag}{p:.2f}",
+                (m, p),
+                textcoords="offset points",
+                xytext=(5, -14 - 13 * i),
+                fontsize="small",
+                color=_MCID,
+            )
     if natural:
         ax.set_xscale("log")
     ax.set_ylim(-0.02, 1.02)
@@ -186,12 +231,25 @@ def tau_posterior(result: MetaResult, *, ax: Any = None) -> Any:
         ax.plot(x, dens, color=_SHRUNK, label="posterior")
     else:
         draws = b.values("tau")
-        ax.hist(draws, bins=60, range=(0, upper), density=True, color=_SHRUNK, alpha=0.5,
-                label="posterior (MCMC draws)")
-    ax.plot(x, np.exp(result.tau_prior.logpdf(x)), color="grey", ls="--",
-            label=f"prior {result.tau_prior.name}")
-    ax.set_xlabel("tau (between-study SD" + (", log scale of the ratio)" if result.is_ratio
-                                            else ")"))
+        ax.hist(
+            draws,
+            bins=60,
+            range=(0, upper),
+            density=True,
+            color=_SHRUNK,
+            alpha=0.5,
+            label="posterior (MCMC draws)",
+        )
+    ax.plot(
+        x,
+        np.exp(result.tau_prior.logpdf(x)),
+        color="grey",
+        ls="--",
+        label=f"prior {result.tau_prior.name}",
+    )
+    ax.set_xlabel(
+        "tau (between-study SD" + (", log scale of the ratio)" if result.is_ratio else ")")
+    )
     ax.set_ylabel("density")
     ax.set_xlim(0, upper)
     ax.legend(fontsize="small", frameon=False)

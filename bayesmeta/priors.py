@@ -76,16 +76,21 @@ class Prior:
 
     def _positive(self, **params: float) -> None:
         for name, value in params.items():
-            if not (isinstance(value, int | float | np.floating | np.integer)
-                    and math.isfinite(value) and value > 0):
+            if not (
+                isinstance(value, int | float | np.floating | np.integer)
+                and math.isfinite(value)
+                and value > 0
+            ):
                 raise PriorError(f"{type(self).__name__}: {name} must be > 0, got {value!r}")
 
     def _finite(self, **params: float) -> None:
         for name, value in params.items():
-            if not (isinstance(value, int | float | np.floating | np.integer)
-                    and math.isfinite(value)):
-                raise PriorError(f"{type(self).__name__}: {name} must be a finite number, "
-                                 f"got {value!r}")
+            if not (
+                isinstance(value, int | float | np.floating | np.integer) and math.isfinite(value)
+            ):
+                raise PriorError(
+                    f"{type(self).__name__}: {name} must be a finite number, got {value!r}"
+                )
 
     # -- description ------------------------------------------------------------------
     @property
@@ -200,8 +205,9 @@ class HalfNormal(Prior):
         x = np.asarray(x, dtype=float)
         z = x / self.sigma
         with np.errstate(divide="ignore"):
-            return np.where(x >= 0, 0.5 * math.log(2 / math.pi) - math.log(self.sigma)
-                            - 0.5 * z * z, -np.inf)
+            return np.where(
+                x >= 0, 0.5 * math.log(2 / math.pi) - math.log(self.sigma) - 0.5 * z * z, -np.inf
+            )
 
 
 @dataclass(frozen=True, repr=False)
@@ -223,8 +229,7 @@ class HalfCauchy(Prior):
         x = np.asarray(x, dtype=float)
         z = x / self.beta
         with np.errstate(divide="ignore"):
-            return np.where(x >= 0, math.log(2 / (math.pi * self.beta)) - np.log1p(z * z),
-                            -np.inf)
+            return np.where(x >= 0, math.log(2 / (math.pi * self.beta)) - np.log1p(z * z), -np.inf)
 
 
 @dataclass(frozen=True, repr=False)
@@ -366,7 +371,6 @@ class _HalfT(_Frozen):
         return np.abs(self._t.rvs(size=size, random_state=random_state))
 
 
-
 class _LogT(_Frozen):
     def __init__(self, nu: float, mu: float, sigma: float) -> None:
         self._t = stats.t(nu, mu, sigma)
@@ -396,24 +400,38 @@ class _LogT(_Frozen):
 #: Prior classes by lower-case name (for specs and the command line).
 DISTRIBUTIONS: dict[str, type[Prior]] = {
     cls.__name__.lower(): cls
-    for cls in (Normal, Flat, HalfNormal, HalfCauchy, HalfStudentT, LogNormal, LogStudentT,
-                Uniform, Exponential)
+    for cls in (
+        Normal,
+        Flat,
+        HalfNormal,
+        HalfCauchy,
+        HalfStudentT,
+        LogNormal,
+        LogStudentT,
+        Uniform,
+        Exponential,
+    )
 }
 
 
 def _make(name: str, args: list[float], kwargs: dict[str, Any]) -> Prior:
     cls = DISTRIBUTIONS.get(name.strip().lower())
     if cls is None:
-        raise PriorError(f"unknown prior {name!r}; valid: "
-                         f"{', '.join(c.__name__ for c in DISTRIBUTIONS.values())}")
+        raise PriorError(
+            f"unknown prior {name!r}; valid: "
+            f"{', '.join(c.__name__ for c in DISTRIBUTIONS.values())}"
+        )
     names = [f.name for f in fields(cls) if f.name != "note"]
     unknown = sorted(set(kwargs) - set(names) - {"note"})
     if unknown:
-        raise PriorError(f"{cls.__name__}: unknown parameter(s) {', '.join(unknown)}; "
-                         f"parameters: {', '.join(names) or 'none'}")
+        raise PriorError(
+            f"{cls.__name__}: unknown parameter(s) {', '.join(unknown)}; "
+            f"parameters: {', '.join(names) or 'none'}"
+        )
     if len(args) > len(names):
-        raise PriorError(f"{cls.__name__} takes {len(names)} parameter(s) "
-                         f"({', '.join(names)}), got {len(args)}")
+        raise PriorError(
+            f"{cls.__name__} takes {len(names)} parameter(s) ({', '.join(names)}), got {len(args)}"
+        )
     for key, value in kwargs.items():
         if key != "note" and (isinstance(value, bool) or not isinstance(value, int | float)):
             raise PriorError(f"{cls.__name__}: {key} must be a number, got {value!r}")
@@ -514,8 +532,9 @@ def _match(value: str, options: list[str], what: str, source: str) -> str:
         if len(hits) > 1:
             break
     listing = "\n  ".join(["any", *options])
-    raise PriorError(f"{source}: unknown or ambiguous {what} {value!r}; "
-                     f"valid {what}s:\n  {listing}")
+    raise PriorError(
+        f"{source}: unknown or ambiguous {what} {value!r}; valid {what}s:\n  {listing}"
+    )
 
 
 def turner2015(outcome: str = "any", comparison: str = "any") -> LogNormal:
@@ -551,19 +570,23 @@ def turner2015(outcome: str = "any", comparison: str = "any") -> LogNormal:
     src = "turner2015"
     if outcome.strip().lower() == "any" or comparison.strip().lower() == "any":
         if not (outcome.strip().lower() == "any" and comparison.strip().lower() == "any"):
-            raise PriorError(f"{src}: the marginal setting needs outcome='any' and "
-                             "comparison='any'; otherwise give both categories")
+            raise PriorError(
+                f"{src}: the marginal setting needs outcome='any' and "
+                "comparison='any'; otherwise give both categories"
+            )
         m, s = _TURNER_ANY
         label = "any outcome, any comparison"
     else:
         out = _match(outcome, list(dict.fromkeys(r["outcome"] for r in rows)), "outcome", src)
-        comp = _match(comparison, list(dict.fromkeys(r["comparison"] for r in rows)),
-                      "comparison", src)
+        comp = _match(
+            comparison, list(dict.fromkeys(r["comparison"] for r in rows)), "comparison", src
+        )
         row = next(r for r in rows if r["outcome"] == out and r["comparison"] == comp)
         m, s = float(row["logtau2_mean"]), float(row["logtau2_sd"])
         label = f"{out}; {comp}"
-    return LogNormal(m / 2, s / 2,
-                     note=f"Turner 2015, {label}: log(tau^2) ~ Normal({m:g}, {s:g}^2)")
+    return LogNormal(
+        m / 2, s / 2, note=f"Turner 2015, {label}: log(tau^2) ~ Normal({m:g}, {s:g}^2)"
+    )
 
 
 def rhodes2015(outcome: str = "any", comparison: str = "any", area: str = "other") -> LogStudentT:
@@ -596,21 +619,25 @@ def rhodes2015(outcome: str = "any", comparison: str = "any", area: str = "other
     src = "rhodes2015"
     if outcome.strip().lower() == "any" or comparison.strip().lower() == "any":
         if not (outcome.strip().lower() == "any" and comparison.strip().lower() == "any"):
-            raise PriorError(f"{src}: the marginal setting needs outcome='any' and "
-                             "comparison='any'; otherwise give both categories")
+            raise PriorError(
+                f"{src}: the marginal setting needs outcome='any' and "
+                "comparison='any'; otherwise give both categories"
+            )
         m, s = _RHODES_ANY
         label = "any outcome, any comparison"
     else:
         ar = _match(area, list(RHODES_AREAS), "area", src)
         sub = [r for r in rows if r["area"] == ar]
         out = _match(outcome, list(dict.fromkeys(r["outcome"] for r in sub)), "outcome", src)
-        comp = _match(comparison, list(dict.fromkeys(r["comparison"] for r in sub)),
-                      "comparison", src)
+        comp = _match(
+            comparison, list(dict.fromkeys(r["comparison"] for r in sub)), "comparison", src
+        )
         row = next(r for r in sub if r["outcome"] == out and r["comparison"] == comp)
         m, s = float(row["logtau2_location"]), float(row["logtau2_scale"])
         label = f"{out}; {comp}; area {ar}"
-    return LogStudentT(5, m / 2, s / 2,
-                       note=f"Rhodes 2015, {label}: log(tau^2) = {m:g} + {s:g} t_5")
+    return LogStudentT(
+        5, m / 2, s / 2, note=f"Rhodes 2015, {label}: log(tau^2) = {m:g} + {s:g} t_5"
+    )
 
 
 #: Empirical prior constructors by name.
@@ -627,5 +654,8 @@ def categories(name: str) -> dict[str, list[str]]:
         extra = {"area": list(RHODES_AREAS)}
     else:
         raise PriorError(f"unknown empirical prior {name!r}; valid: {', '.join(EMPIRICAL)}")
-    return {"outcome": ["any", *dict.fromkeys(r["outcome"] for r in rows)],
-            "comparison": ["any", *dict.fromkeys(r["comparison"] for r in rows)], **extra}
+    return {
+        "outcome": ["any", *dict.fromkeys(r["outcome"] for r in rows)],
+        "comparison": ["any", *dict.fromkeys(r["comparison"] for r in rows)],
+        **extra,
+    }

@@ -41,8 +41,7 @@ def plain_language(result: Any, mcid: pd.DataFrame, spec: Any = None) -> list[st
     for _, row in mcid.iterrows():
         what = _describe_threshold(result.measure, row["threshold"], direction, ratio)
         label = f" [{row['label']}]" if "label" in row and isinstance(row["label"], str) else ""
-        text = (f"Probability {_p(row['p_mu'])} that the pooled {result.measure} is {what}"
-                f"{label}")
+        text = f"Probability {_p(row['p_mu'])} that the pooled {result.measure} is {what}{label}"
         if not result.fixed:
             text += f"; {_p(row['p_new'])} that the effect in a new study is."
         else:
@@ -55,12 +54,14 @@ def mcid_text(result: Any, mcid: pd.DataFrame) -> str:
     """Format the MCID table with a heading that says what the probabilities are."""
     sign = ">" if mcid.attrs.get("direction", "greater") == "greater" else "<"
     scale = mcid.attrs.get("scale", "natural")
-    unit = (f"{result.measure} (ratio)" if result.is_ratio and scale == "natural"
-            else result.measure)
-    head = (f"MCID probabilities: P(mu {sign} threshold) for the pooled effect, "
-            f"P(theta_new {sign} threshold) for a new study; thresholds as {unit}")
-    cols = [c for c in ("threshold", "label", "p_mu", "p_new", "mcse", "mcse_new")
-            if c in mcid.columns]
+    unit = f"{result.measure} (ratio)" if result.is_ratio and scale == "natural" else result.measure
+    head = (
+        f"MCID probabilities: P(mu {sign} threshold) for the pooled effect, "
+        f"P(theta_new {sign} threshold) for a new study; thresholds as {unit}"
+    )
+    cols = [
+        c for c in ("threshold", "label", "p_mu", "p_new", "mcse", "mcse_new") if c in mcid.columns
+    ]
     return head + "\n" + mcid[cols].to_string(index=False, float_format=lambda x: f"{x:.4f}")
 
 
@@ -70,15 +71,19 @@ def md_table(df: pd.DataFrame, index: bool = True, float_format: str = ".4g") ->
     cols = [str(c) for c in frame.columns]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for _, row in frame.iterrows():
-        cells = [format(v, float_format) if isinstance(v, float) else str(v)
-                 for v in row.tolist()]
+        cells = [format(v, float_format) if isinstance(v, float) else str(v) for v in row.tolist()]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def markdown_report(result: Any, mcid: pd.DataFrame | None, classical: pd.DataFrame | None,
-                    spec: Any, figures: list[str],
-                    sensitivity: pd.DataFrame | None = None) -> str:
+def markdown_report(
+    result: Any,
+    mcid: pd.DataFrame | None,
+    classical: pd.DataFrame | None,
+    spec: Any,
+    figures: list[str],
+    sensitivity: pd.DataFrame | None = None,
+) -> str:
     """Write a markdown report that embeds the figures written beside it."""
     title = spec.title if spec is not None else f"Meta-analysis of {result.data.source}"
     nat = result.is_ratio
@@ -86,32 +91,53 @@ def markdown_report(result: Any, mcid: pd.DataFrame | None, classical: pd.DataFr
     parts = [f"# {title}", ""]
     if spec is not None and spec.description:
         parts += [spec.description, ""]
-    parts += [f"{result.describe_model()}.", "",
-              f"- Measure: {result.data.measure_label}"
-              + (" (analysed on the log scale; summaries as ratios)" if nat else ""),
-              f"- Studies: k = {result.k} ({', '.join(result.data.labels)})",
-              f"- Prior on mu: `{result.mu_prior!r}`",
-              "- Prior on tau: " + ("tau = 0 (fixed effect)" if result.fixed
-                                    else f"`{result.tau_prior!r}`"),
-              "", "## Posterior summary (medians, 95% equal-tailed credible intervals)", "",
-              md_table(s[["median", "lower", "upper", "mean", "sd"]].round(4)), ""]
+    parts += [
+        f"{result.describe_model()}.",
+        "",
+        f"- Measure: {result.data.measure_label}"
+        + (" (analysed on the log scale; summaries as ratios)" if nat else ""),
+        f"- Studies: k = {result.k} ({', '.join(result.data.labels)})",
+        f"- Prior on mu: `{result.mu_prior!r}`",
+        "- Prior on tau: "
+        + ("tau = 0 (fixed effect)" if result.fixed else f"`{result.tau_prior!r}`"),
+        "",
+        "## Posterior summary (medians, 95% equal-tailed credible intervals)",
+        "",
+        md_table(s[["median", "lower", "upper", "mean", "sd"]].round(4)),
+        "",
+    ]
     if mcid is not None:
-        parts += ["## Probability that the effect exceeds each candidate MCID", "",
-                  md_table(mcid, index=False), ""]
+        parts += [
+            "## Probability that the effect exceeds each candidate MCID",
+            "",
+            md_table(mcid, index=False),
+            "",
+        ]
         parts += [f"- {t}" for t in plain_language(result, mcid, spec)] + [""]
         if spec is not None and spec.mcid_source:
             parts += [f"Candidate MCIDs from the registry: {spec.mcid_source}.", ""]
     if classical is not None:
-        parts += ["## Classical estimates (as the review would report them)", "",
-                  md_table(classical.round(4)), ""]
+        parts += [
+            "## Classical estimates (as the review would report them)",
+            "",
+            md_table(classical.round(4)),
+            "",
+        ]
     if sensitivity is not None:
         parts += ["## Prior sensitivity", "", md_table(sensitivity.round(4)), ""]
     parts += ["## Figures", ""] + [f"![{f}]({f})" for f in figures] + [""]
-    parts += ["## Diagnostics", "", result.diagnostics.summary_line(), "",
-              "## Provenance", "",
-              f"- data sha256: `{result.provenance.get('data_sha256')}`",
-              f"- seed: {result.settings.get('seed')}",
-              "- versions: " + ", ".join(f"{k} {v}" for k, v in
-                                         result.provenance.get("versions", {}).items()),
-              f"- created: {result.provenance.get('created')}", ""]
+    parts += [
+        "## Diagnostics",
+        "",
+        result.diagnostics.summary_line(),
+        "",
+        "## Provenance",
+        "",
+        f"- data sha256: `{result.provenance.get('data_sha256')}`",
+        f"- seed: {result.settings.get('seed')}",
+        "- versions: "
+        + ", ".join(f"{k} {v}" for k, v in result.provenance.get("versions", {}).items()),
+        f"- created: {result.provenance.get('created')}",
+        "",
+    ]
     return "\n".join(parts)

@@ -93,12 +93,19 @@ class ExactBackend:
         yi, vi = post.y[0], post.v[0]
         t2 = tau[:, None] ** 2
         b = vi / (vi + t2)
-        theta = (1 - b) * yi + b * mu[:, None] + np.sqrt((1 - b) * vi) * rng.standard_normal(
-            (n, yi.size))
+        theta = (
+            (1 - b) * yi
+            + b * mu[:, None]
+            + np.sqrt((1 - b) * vi) * rng.standard_normal((n, yi.size))
+        )
         theta_new = mu + tau * rng.standard_normal(n)
         shape = (n_chains, n_draws)
-        return {"mu": mu.reshape(shape), "tau": tau.reshape(shape),
-                "theta": theta.reshape(*shape, yi.size), "theta_new": theta_new.reshape(shape)}
+        return {
+            "mu": mu.reshape(shape),
+            "tau": tau.reshape(shape),
+            "theta": theta.reshape(*shape, yi.size),
+            "theta_new": theta_new.reshape(shape),
+        }
 
 
 class DrawsBackend:
@@ -214,9 +221,11 @@ class MetaResult:
         if self.fixed:
             d.pop("tau")
         return from_dict(
-            {"posterior": d,
-             "observed_data": {"yi": self.data.yi},
-             "constant_data": {"sei": self.data.sei}},
+            {
+                "posterior": d,
+                "observed_data": {"yi": self.data.yi},
+                "constant_data": {"sei": self.data.sei},
+            },
             dims={"theta": ["study"], "yi": ["study"], "sei": ["study"]},
             coords={"study": self.data.labels},
         )
@@ -260,8 +269,11 @@ class MetaResult:
         table.index.name = "parameter"
         diag = self.diagnostics.table
         for col in ("ess_bulk", "ess_tail", "r_hat"):
-            table[col] = ([self._diag_value(diag, name, col) for name in self._row_names()]
-                          if len(diag) else np.nan)
+            table[col] = (
+                [self._diag_value(diag, name, col) for name in self._row_names()]
+                if len(diag)
+                else np.nan
+            )
         if self.fixed:
             table.loc["tau", ["mean", "sd", "median", "lower", "upper"]] = 0.0
         table.attrs.update({"ci_prob": ci_prob, "ci_kind": "equal-tailed", "scale": scale})
@@ -273,8 +285,12 @@ class MetaResult:
             return float(diag.loc[key, col])
         return float("nan")
 
-    def prob_exceeds(self, thresholds: float | Sequence[float], direction: Direction = "greater",
-                     scale: Scale = "natural") -> pd.DataFrame:
+    def prob_exceeds(
+        self,
+        thresholds: float | Sequence[float],
+        direction: Direction = "greater",
+        scale: Scale = "natural",
+    ) -> pd.DataFrame:
         """Probability that the pooled effect, and a new study's effect, lie beyond thresholds.
 
         Parameters
@@ -301,8 +317,10 @@ class MetaResult:
         x = thr
         if scale == "natural" and self.is_ratio:
             if np.any(thr <= 0):
-                raise ValueError(f"thresholds for a ratio measure ({self.measure}) are ratios "
-                                 "and must be > 0; use scale='analysis' for log ratios")
+                raise ValueError(
+                    f"thresholds for a ratio measure ({self.measure}) are ratios "
+                    "and must be > 0; use scale='analysis' for log ratios"
+                )
             x = np.log(thr)
         out = {"threshold": thr}
         for name, col in (("mu", "p_mu"), ("theta_new", "p_new")):
@@ -360,8 +378,9 @@ class MetaResult:
     # -- exact-engine extras ---------------------------------------------------------------------
     def _require_exact(self, what: str) -> ExactPosterior:
         if not isinstance(self.backend, ExactBackend):
-            raise ValueError(f"{what} needs the exact engine (normal-normal model): "
-                             "refit with engine='exact'")
+            raise ValueError(
+                f"{what} needs the exact engine (normal-normal model): refit with engine='exact'"
+            )
         return self.backend.post
 
     @property
@@ -389,11 +408,13 @@ class MetaResult:
         if isinstance(self.mu_prior, _priors.Flat):
             rows["mu=0"] = float("nan")
         else:
-            mu0 = integrate(sd.yi[None], sd.vi[None], None, self.mu_prior, self.tau_prior,
-                            mu_fixed_at=0.0)
+            mu0 = integrate(
+                sd.yi[None], sd.vi[None], None, self.mu_prior, self.tau_prior, mu_fixed_at=0.0
+            )
             rows["mu=0"] = math.exp(mu0.log_evidence[0] - log_m)
-        return pd.DataFrame({"BF01": rows, "BF10": {k: 1 / v if v else math.inf
-                                                     for k, v in rows.items()}})
+        return pd.DataFrame(
+            {"BF01": rows, "BF10": {k: 1 / v if v else math.inf for k, v in rows.items()}}
+        )
 
     def weights(self) -> pd.Series:
         """Posterior mean weights of each study (and of the prior) in the posterior mean of mu.
@@ -451,14 +472,19 @@ class MetaResult:
     def describe_model(self) -> str:
         """One line naming the model and engine."""
         kind = "fixed-effect" if self.fixed else "random-effects"
-        lik = ("binomial-normal (exact likelihood)" if self.likelihood == "binomial"
-               else "normal-normal")
+        lik = (
+            "binomial-normal (exact likelihood)"
+            if self.likelihood == "binomial"
+            else "normal-normal"
+        )
         eng = {"exact": "exact numerical integration", "nuts": "NUTS (nutpie)"}[self.engine]
         return f"Bayesian {kind} meta-analysis, {lik} model, {eng}"
 
     def __repr__(self) -> str:
-        return (f"<MetaResult {self.model} {self.likelihood} {self.engine}: k={self.k}, "
-                f"measure={self.measure}>")
+        return (
+            f"<MetaResult {self.model} {self.likelihood} {self.engine}: k={self.k}, "
+            f"measure={self.measure}>"
+        )
 
     def __str__(self) -> str:
         return self.report()
@@ -468,12 +494,14 @@ class MetaResult:
         natural = self.is_ratio
         s = self.summary(ci_prob=ci_prob, scale="natural" if natural else "analysis")
         pct = f"{100 * ci_prob:g}%"
-        scale_note = (f" ({self.measure}; tau on the log scale)" if natural else "")
-        lines = [self.describe_model(),
-                 f"Measure: {self.data.measure_label}"
-                 + (" (analysed on the log scale)" if natural else "")
-                 + f"; k = {self.k} stud{'y' if self.k == 1 else 'ies'}",
-                 "Priors:"]
+        scale_note = f" ({self.measure}; tau on the log scale)" if natural else ""
+        lines = [
+            self.describe_model(),
+            f"Measure: {self.data.measure_label}"
+            + (" (analysed on the log scale)" if natural else "")
+            + f"; k = {self.k} stud{'y' if self.k == 1 else 'ies'}",
+            "Priors:",
+        ]
         lines.append(f"  mu  ~ {self.mu_prior!r}" + _note(self.prior_notes.get("mu")))
         if self.fixed:
             lines.append("  tau = 0 (fixed effect)")
@@ -484,8 +512,10 @@ class MetaResult:
         lines.append(f"Posterior medians with {pct} equal-tailed credible intervals{scale_note}:")
         width = max(12, *(len(str(i)) for i in s.index)) + 2
         moments = not natural  # mean/sd of a ratio's heavy-tailed posterior mislead; omit
-        lines.append(f"  {'':<{width}}{'median':>9}  {pct + ' CrI':<22}"
-                     + (f"{'mean':>9}{'sd':>9}" if moments else ""))
+        lines.append(
+            f"  {'':<{width}}{'median':>9}  {pct + ' CrI':<22}"
+            + (f"{'mean':>9}{'sd':>9}" if moments else "")
+        )
         labels = {"mu": "mu (pooled)", "tau": "tau", "theta_new": "theta_new"}
         for name, row in s.iterrows():
             if self.fixed and name in ("tau", "theta_new"):
@@ -494,23 +524,32 @@ class MetaResult:
                 lines.append("  Study-specific (shrunken) effects:")
             lab = labels.get(name, f"  {name}")
             ci = f"{_num(row['lower'])} to {_num(row['upper'])}"
-            lines.append(f"  {lab:<{width}}{_num(row['median']):>9}  {ci:<22}"
-                         + (f"{_num(row['mean']):>9}{_num(row['sd']):>9}" if moments else ""))
+            lines.append(
+                f"  {lab:<{width}}{_num(row['median']):>9}  {ci:<22}"
+                + (f"{_num(row['mean']):>9}{_num(row['sd']):>9}" if moments else "")
+            )
         if not self.fixed:
             h = self.heterogeneity(ci_prob)
             i2 = h.loc["I2"]
-            lines.append(f"Heterogeneity: I^2 median {100 * i2['median']:.0f}% "
-                         f"({pct} CrI {100 * i2['lower']:.0f}% to {100 * i2['upper']:.0f}%)")
+            lines.append(
+                f"Heterogeneity: I^2 median {100 * i2['median']:.0f}% "
+                f"({pct} CrI {100 * i2['lower']:.0f}% to {100 * i2['upper']:.0f}%)"
+            )
         if self.likelihood == "binomial" and not 0 < self._control_risk() < 1:
-            lines.append(f"Implied RR and RD: the pooled observed control risk is "
-                         f"{self._control_risk():g}; give control_risk=... to report them")
+            lines.append(
+                f"Implied RR and RD: the pooled observed control risk is "
+                f"{self._control_risk():g}; give control_risk=... to report them"
+            )
         elif self.likelihood == "binomial":
             imp = self.implied(ci_prob=ci_prob)
-            lines.append(f"Implied at control risk {imp.attrs['control_risk']:.3f} "
-                         f"(medians, {pct} CrI):")
+            lines.append(
+                f"Implied at control risk {imp.attrs['control_risk']:.3f} (medians, {pct} CrI):"
+            )
             for name, row in imp.iterrows():
-                lines.append(f"  {name:<{width}}{_num(row['median']):>9}  "
-                             f"{_num(row['lower'])} to {_num(row['upper'])}")
+                lines.append(
+                    f"  {name:<{width}}{_num(row['median']):>9}  "
+                    f"{_num(row['lower'])} to {_num(row['upper'])}"
+                )
         lines.append(f"Diagnostics: {self.diagnostics.summary_line()}")
         return "\n".join(line.rstrip() for line in lines)
 
@@ -521,14 +560,21 @@ class MetaResult:
         self.data.table.to_csv(buf, index=False, float_format="%.17g", lineterminator="\n")
         return {
             "format": "bayesmeta-result/1",
-            "measure": self.measure, "kind": self.data.kind, "source": self.data.source,
-            "data_csv": buf.getvalue(), "data_sha256": self.data.sha256(),
-            "model": self.model, "likelihood": self.likelihood, "engine": self.engine,
+            "measure": self.measure,
+            "kind": self.data.kind,
+            "source": self.data.source,
+            "data_csv": buf.getvalue(),
+            "data_sha256": self.data.sha256(),
+            "model": self.model,
+            "likelihood": self.likelihood,
+            "engine": self.engine,
             "mu_prior": self.mu_prior.to_dict(),
             "tau_prior": None if self.tau_prior is None else self.tau_prior.to_dict(),
-            "baseline_prior": (None if self.baseline_prior is None
-                               else self.baseline_prior.to_dict()),
-            "prior_notes": self.prior_notes, "settings": self.settings,
+            "baseline_prior": (
+                None if self.baseline_prior is None else self.baseline_prior.to_dict()
+            ),
+            "prior_notes": self.prior_notes,
+            "settings": self.settings,
             "provenance": self.provenance,
         }
 
@@ -567,12 +613,16 @@ def load(path: str | os.PathLike[str]) -> MetaResult:
     table = pd.read_csv(io.StringIO(meta["data_csv"]), dtype={"study": str})
     sd = study_data(table, meta["measure"], source=meta.get("source"))
     mu_prior = _priors.from_dict(_strip_note(meta["mu_prior"]))
-    tau_prior = (None if meta["tau_prior"] is None
-                 else _priors.from_dict(_strip_note(meta["tau_prior"])))
+    tau_prior = (
+        None if meta["tau_prior"] is None else _priors.from_dict(_strip_note(meta["tau_prior"]))
+    )
     if meta["tau_prior"] and meta["tau_prior"].get("note"):
         tau_prior = type(tau_prior)(**tau_prior.params, note=meta["tau_prior"]["note"])
-    baseline = (None if meta.get("baseline_prior") is None
-                else _priors.from_dict(_strip_note(meta["baseline_prior"])))
+    baseline = (
+        None
+        if meta.get("baseline_prior") is None
+        else _priors.from_dict(_strip_note(meta["baseline_prior"]))
+    )
     del dt.attrs["bayesmeta"]
     if meta["engine"] == "exact":
         from bayesmeta.exact import integrate
@@ -584,11 +634,21 @@ def load(path: str | os.PathLike[str]) -> MetaResult:
         backend = DrawsBackend(dt["posterior"].to_dataset())
         names = ["mu", "theta", "theta_new"] + ([] if meta["model"] == "fixed" else ["tau"])
         diagnostics = Diagnostics.from_datatree(dt, names)
-    return MetaResult(data=sd, model=meta["model"], likelihood=meta["likelihood"],
-                      engine=meta["engine"], mu_prior=mu_prior, tau_prior=tau_prior,
-                      settings=meta["settings"], backend=backend, diagnostics=diagnostics,
-                      provenance=meta["provenance"], prior_notes=meta.get("prior_notes", {}),
-                      baseline_prior=baseline, _idata=dt)
+    return MetaResult(
+        data=sd,
+        model=meta["model"],
+        likelihood=meta["likelihood"],
+        engine=meta["engine"],
+        mu_prior=mu_prior,
+        tau_prior=tau_prior,
+        settings=meta["settings"],
+        backend=backend,
+        diagnostics=diagnostics,
+        provenance=meta["provenance"],
+        prior_notes=meta.get("prior_notes", {}),
+        baseline_prior=baseline,
+        _idata=dt,
+    )
 
 
 def _strip_note(d: dict[str, Any]) -> dict[str, Any]:

@@ -12,9 +12,14 @@ from bayesmeta.results import MetaResult
 __all__ = ["prior_sensitivity"]
 
 
-def prior_sensitivity(result: MetaResult, tau_priors: Sequence[P.Prior | str],
-                      thresholds: Sequence[float] = (), direction: str = "greater",
-                      scale: str = "natural", ci_prob: float = 0.95) -> pd.DataFrame:
+def prior_sensitivity(
+    result: MetaResult,
+    tau_priors: Sequence[P.Prior | str],
+    thresholds: Sequence[float] = (),
+    direction: str = "greater",
+    scale: str = "natural",
+    ci_prob: float = 0.95,
+) -> pd.DataFrame:
     """Refit ``result``'s data under each prior on tau (random effects) and tabulate.
 
     The first row is ``result`` itself. The same prior on mu, likelihood and settings
@@ -40,20 +45,31 @@ def prior_sensitivity(result: MetaResult, tau_priors: Sequence[P.Prior | str],
     s = result.settings
     for p in tau_priors:
         prior = P.parse(p) if isinstance(p, str) else p
-        kw = dict(model="random", likelihood=result.likelihood, mu_prior=result.mu_prior,
-                  tau_prior=prior, draws=s["draws"], tune=s["tune"], chains=s["chains"],
-                  seed=s["seed"], engine=s.get("engine_requested", "auto"))
+        kw = dict(
+            model="random",
+            likelihood=result.likelihood,
+            mu_prior=result.mu_prior,
+            tau_prior=prior,
+            draws=s["draws"],
+            tune=s["tune"],
+            chains=s["chains"],
+            seed=s["seed"],
+            engine=s.get("engine_requested", "auto"),
+        )
         if result.baseline_prior is not None:
             kw["baseline_prior"] = result.baseline_prior
         fits.append((_label(None, prior), fit(result.data, **kw)))
     rows = {}
     for label, r in fits:
         sm = r.summary(ci_prob=ci_prob, scale="natural" if r.is_ratio else "analysis")
-        row = {"mu_median": sm.loc["mu", "median"], "mu_lower": sm.loc["mu", "lower"],
-               "mu_upper": sm.loc["mu", "upper"],
-               "theta_new_lower": sm.loc["theta_new", "lower"],
-               "theta_new_upper": sm.loc["theta_new", "upper"],
-               "tau_median": sm.loc["tau", "median"]}
+        row = {
+            "mu_median": sm.loc["mu", "median"],
+            "mu_lower": sm.loc["mu", "lower"],
+            "mu_upper": sm.loc["mu", "upper"],
+            "theta_new_lower": sm.loc["theta_new", "lower"],
+            "theta_new_upper": sm.loc["theta_new", "upper"],
+            "tau_median": sm.loc["tau", "median"],
+        }
         if len(thresholds):
             pe = r.prob_exceeds(thresholds, direction=direction, scale=scale)
             sign = ">" if direction == "greater" else "<"
@@ -74,4 +90,3 @@ def _label(result: MetaResult | None, prior: P.Prior | None = None) -> str:
     if prior is not None and prior.note:
         text += f" [{prior.note.split(',')[0]}]"
     return f"tau ~ {text}"
-

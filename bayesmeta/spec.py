@@ -96,16 +96,25 @@ class Spec:
         if self.dataset is not None:
             from bayesmeta import datasets
 
-            return study_data(datasets.load(self.dataset), self.measure,
-                              columns=self.columns, source=f"dataset:{self.dataset}")
+            return study_data(
+                datasets.load(self.dataset),
+                self.measure,
+                columns=self.columns,
+                source=f"dataset:{self.dataset}",
+            )
         assert self.data_path is not None
         return read_csv(self.data_path, self.measure, columns=self.columns)
 
     def fit_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for :func:`bayesmeta.fit`."""
-        kw: dict[str, Any] = {"model": self.effects, "likelihood": self.likelihood,
-                              "engine": self.engine, "mu_prior": self.mu_prior,
-                              "tau_prior": self.tau_prior, **self.sampling}
+        kw: dict[str, Any] = {
+            "model": self.effects,
+            "likelihood": self.likelihood,
+            "engine": self.engine,
+            "mu_prior": self.mu_prior,
+            "tau_prior": self.tau_prior,
+            **self.sampling,
+        }
         if self.baseline_prior is not None:
             kw["baseline_prior"] = self.baseline_prior
         if self.control_risk is not None:
@@ -133,7 +142,7 @@ def _prior(value: Any, key: str, problems: _Problems) -> P.Prior | None:
             problems.add(key, f"is invalid: {exc}")
             return None
     if not isinstance(value, dict):
-        problems.add(key, "must be a table such as { dist = \"HalfNormal\", sigma = 0.5 }")
+        problems.add(key, 'must be a table such as { dist = "HalfNormal", sigma = 0.5 }')
         return None
     try:
         return P.from_dict(value)
@@ -143,7 +152,7 @@ def _prior(value: Any, key: str, problems: _Problems) -> P.Prior | None:
         head, _, rest = msg.partition(": ")
         param = rest.split(" ", 1)[0] if rest else ""
         if param in value and rest.startswith(param):
-            problems.add(f"{key}.{param}", rest[len(param) + 1:])
+            problems.add(f"{key}.{param}", rest[len(param) + 1 :])
         else:
             problems.add(key, f"is invalid: {msg}")
         return None
@@ -174,8 +183,10 @@ def load_spec(path: str | Path) -> Spec:
         else:
             for key in value:
                 if key not in _SECTIONS[section]:
-                    pr.add(f"{section}.{key}", "is not a known key (known: "
-                           f"{', '.join(sorted(_SECTIONS[section]))})")
+                    pr.add(
+                        f"{section}.{key}",
+                        f"is not a known key (known: {', '.join(sorted(_SECTIONS[section]))})",
+                    )
     data = raw.get("data", {}) if isinstance(raw.get("data"), dict) else {}
     model = raw.get("model", {}) if isinstance(raw.get("model"), dict) else {}
     pri = raw.get("priors", {}) if isinstance(raw.get("priors"), dict) else {}
@@ -199,8 +210,11 @@ def load_spec(path: str | Path) -> Spec:
         from bayesmeta import datasets
 
         if data["dataset"] not in datasets.names():
-            pr.add("data.dataset", f"{data['dataset']!r} is not a bundled dataset "
-                   f"(known: {', '.join(datasets.names())})")
+            pr.add(
+                "data.dataset",
+                f"{data['dataset']!r} is not a bundled dataset "
+                f"(known: {', '.join(datasets.names())})",
+            )
         dataset = data["dataset"]
     else:
         pr.add("data", "needs path (a CSV relative to the spec) or dataset")
@@ -209,8 +223,9 @@ def load_spec(path: str | Path) -> Spec:
         pr.add("data.measure", "is required (MD, SMD, OR, RR, HR, RD or GEN)")
         measure = ""
     columns = data.get("columns")
-    if columns is not None and not (isinstance(columns, dict)
-                                    and all(isinstance(v, str) for v in columns.values())):
+    if columns is not None and not (
+        isinstance(columns, dict) and all(isinstance(v, str) for v in columns.values())
+    ):
         pr.add("data.columns", "must map input column names to canonical names")
 
     # [model]
@@ -225,8 +240,9 @@ def load_spec(path: str | Path) -> Spec:
     likelihood = choice(model, "likelihood", ("normal", "binomial"), "normal")
     engine = choice(model, "engine", ("auto", "exact", "nuts"), "auto")
     control_risk = model.get("control_risk")
-    if control_risk is not None and not (isinstance(control_risk, int | float)
-                                         and 0 < control_risk < 1):
+    if control_risk is not None and not (
+        isinstance(control_risk, int | float) and 0 < control_risk < 1
+    ):
         pr.add("model.control_risk", "must be between 0 and 1")
 
     # [priors]
@@ -258,8 +274,11 @@ def load_spec(path: str | Path) -> Spec:
             pr.add("mcid", "needs either values or registry, not both")
     elif "values" in mcid:
         v = mcid["values"]
-        if not (isinstance(v, list) and v and all(isinstance(x, int | float)
-                                                    and not isinstance(x, bool) for x in v)):
+        if not (
+            isinstance(v, list)
+            and v
+            and all(isinstance(x, int | float) and not isinstance(x, bool) for x in v)
+        ):
             pr.add("mcid.values", "must be a non-empty list of numbers")
         else:
             values = [float(x) for x in v]
@@ -267,10 +286,15 @@ def load_spec(path: str | Path) -> Spec:
         pr.add("mcid.direction", f"must be greater or less (got {direction!r})")
     if scale not in ("natural", "analysis"):
         pr.add("mcid.scale", f"must be natural or analysis (got {scale!r})")
-    if (values and scale == "natural" and measure.upper() in ("OR", "RR", "HR")
-            and any(x <= 0 for x in values)):
-        pr.add("mcid.values", f"are ratios for {measure.upper()} on the natural scale and "
-               "must be > 0")
+    if (
+        values
+        and scale == "natural"
+        and measure.upper() in ("OR", "RR", "HR")
+        and any(x <= 0 for x in values)
+    ):
+        pr.add(
+            "mcid.values", f"are ratios for {measure.upper()} on the natural scale and must be > 0"
+        )
     if labels is not None and (not isinstance(labels, list) or len(labels) != len(values)):
         pr.add("mcid.labels", "must be a list with one label per value")
 
@@ -301,10 +325,27 @@ def load_spec(path: str | Path) -> Spec:
                 if p is not None:
                     sensitivity.append(p)
     pr.raise_if_any()
-    return Spec(path=path, title=str(ana.get("title", path.stem)), data_path=data_path,
-                dataset=dataset, measure=measure, columns=columns, effects=effects,
-                likelihood=likelihood, engine=engine, control_risk=control_risk,
-                mu_prior=mu_p, tau_prior=tau_p, baseline_prior=base_p, mcid=values,
-                mcid_labels=labels, mcid_source=source, direction=direction, scale=scale,
-                sampling=sampling, sensitivity=sensitivity,
-                description=str(ana.get("description", ana.get("question", ""))), raw=raw)
+    return Spec(
+        path=path,
+        title=str(ana.get("title", path.stem)),
+        data_path=data_path,
+        dataset=dataset,
+        measure=measure,
+        columns=columns,
+        effects=effects,
+        likelihood=likelihood,
+        engine=engine,
+        control_risk=control_risk,
+        mu_prior=mu_p,
+        tau_prior=tau_p,
+        baseline_prior=base_p,
+        mcid=values,
+        mcid_labels=labels,
+        mcid_source=source,
+        direction=direction,
+        scale=scale,
+        sampling=sampling,
+        sensitivity=sensitivity,
+        description=str(ana.get("description", ana.get("question", ""))),
+        raw=raw,
+    )

@@ -44,8 +44,11 @@ def md_table(df, index=True):
 def sensitivity_priors(spec, measure):
     listed = list(spec.sensitivity)
     wanted = [priors.HalfNormal(0.5), priors.HalfNormal(1.0)]
-    wanted.append(priors.rhodes2015("any", "any") if measure in ("SMD", "MD")
-                  else priors.turner2015("any", "any"))
+    wanted.append(
+        priors.rhodes2015("any", "any")
+        if measure in ("SMD", "MD")
+        else priors.turner2015("any", "any")
+    )
     for p in wanted:
         if p not in listed:
             listed.append(p)
@@ -64,25 +67,40 @@ def section(name, heading):
     if spec.mcid_labels:
         pe.insert(1, "label", spec.mcid_labels)
     ct = classical.classical_table(sd)
-    sens = prior_sensitivity(res, sensitivity_priors(spec, sd.measure), spec.mcid,
-                             spec.direction, spec.scale)
-    fig = plots.mcid_curve(res, candidates=spec.mcid, direction=spec.direction,
-                           labels=spec.mcid_labels)
+    sens = prior_sensitivity(
+        res, sensitivity_priors(spec, sd.measure), spec.mcid, spec.direction, spec.scale
+    )
+    fig = plots.mcid_curve(
+        res, candidates=spec.mcid, direction=spec.direction, labels=spec.mcid_labels
+    )
     fig.savefig(FIG / f"{name}_mcid.png", dpi=110)
     plt.close(fig)
     mu = s.loc["mu"]
     cl = ct.iloc[-1]
-    out = [f"## {heading}", "", f"*Analysis file:* `models/{name}.toml`. {spec.description}",
-           "", f"Data: {', '.join(sd.labels)} ({sd.measure_label}).", "",
-           f"**Bayesian** ({'common effect' if res.fixed else 'random effects'}): "
-           f"{sd.measure} {mu['median']:.2f} (95% CrI {mu['lower']:.2f} to {mu['upper']:.2f}). "
-           f"**Classical** ({ct.index[-1]}): {cl['estimate']:.2f} "
-           f"({cl['lower']:.2f} to {cl['upper']:.2f}).", "",
-           md_table(pe.drop(columns=["mcse", "mcse_new"]), index=False), "",
-           *[f"- {t}" for t in plain_language(res, pe, spec)], "",
-           f"![MCID curve](figures/{name}_mcid.png)", "",
-           "Prior sensitivity (random effects under each prior on tau; first row is the "
-           "primary analysis):", "", md_table(sens), ""]
+    out = [
+        f"## {heading}",
+        "",
+        f"*Analysis file:* `models/{name}.toml`. {spec.description}",
+        "",
+        f"Data: {', '.join(sd.labels)} ({sd.measure_label}).",
+        "",
+        f"**Bayesian** ({'common effect' if res.fixed else 'random effects'}): "
+        f"{sd.measure} {mu['median']:.2f} (95% CrI {mu['lower']:.2f} to {mu['upper']:.2f}). "
+        f"**Classical** ({ct.index[-1]}): {cl['estimate']:.2f} "
+        f"({cl['lower']:.2f} to {cl['upper']:.2f}).",
+        "",
+        md_table(pe.drop(columns=["mcse", "mcse_new"]), index=False),
+        "",
+        *[f"- {t}" for t in plain_language(res, pe, spec)],
+        "",
+        f"![MCID curve](figures/{name}_mcid.png)",
+        "",
+        "Prior sensitivity (random effects under each prior on tau; first row is the "
+        "primary analysis):",
+        "",
+        md_table(sens),
+        "",
+    ]
     return out, res
 
 
@@ -123,11 +141,18 @@ def main() -> int:
     fig = plots.tau_posterior(res)
     fig.savefig(FIG / "tau_mtx_noncompletion.png", dpi=110)
     plt.close(fig)
-    text += ["## Figures of a two-trial analysis", "",
-             "Forest plot (observed, shrunken, pooled, prediction, candidate MCIDs):", "",
-             "![forest](figures/forest_mtx_noncompletion.png)", "",
-             "Posterior of tau with its prior (Turner 2015, withdrawals / drop-outs):", "",
-             "![tau](figures/tau_mtx_noncompletion.png)", ""]
+    text += [
+        "## Figures of a two-trial analysis",
+        "",
+        "Forest plot (observed, shrunken, pooled, prediction, candidate MCIDs):",
+        "",
+        "![forest](figures/forest_mtx_noncompletion.png)",
+        "",
+        "Posterior of tau with its prior (Turner 2015, withdrawals / drop-outs):",
+        "",
+        "![tau](figures/tau_mtx_noncompletion.png)",
+        "",
+    ]
     (DOCS / "tutorial.md").write_text("\n".join(text))
     print(f"wrote {DOCS / 'tutorial.md'} and {len(list(FIG.glob('*.png')))} figures")
     return 0

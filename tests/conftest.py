@@ -18,9 +18,19 @@ def metafor_escalc():
 @pytest.fixture(scope="session")
 def crins():
     """Crins et al. 2014 (shared/reference/README.md): IL-2RA vs control, acute rejection."""
-    return pd.DataFrame({
-        "study": ["Heffron 2003", "Gibelli 2004", "Schuller 2005", "Ganschow 2005",
-                  "Spada 2006", "Gras 2008"],
-        "events_t": [14, 16, 3, 9, 4, 0], "n_t": [61, 28, 18, 54, 36, 50],
-        "events_c": [15, 19, 8, 29, 11, 3], "n_c": [20, 28, 12, 54, 36, 34],
-    })
+    return pd.DataFrame(
+        {
+            "study": [
+                "Heffron 2003",
+                "Gibelli 2004",
+                "Schuller 2005",
+                "Ganschow 2005",
+                "Spada 2006",
+                "Gras 2008",
+            ],
+            "events_t": [14, 16, 3, 9, 4, 0],
+            "n_t": [61, 28, 18, 54, 36, 50],
+            "events_c": [15, 19, 8, 29, 11, 3],
+            "n_c": [20, 28, 12, 54, 36, 34],
+        }
+    )

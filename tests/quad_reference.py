@@ -16,8 +16,9 @@ class QuadPosterior:
         grid = np.concatenate([[0.0], np.geomspace(1e-6, 1e3, 2000)])
         grid = grid[grid <= upper]
         self._c = max(self._logmarg(t) + np.log(max(tau_pdf(t), 1e-300)) for t in grid)
-        self.points = [grid[np.argmax([self._logmarg(t) + np.log(max(tau_pdf(t), 1e-300))
-                                       for t in grid])]]
+        self.points = [
+            grid[np.argmax([self._logmarg(t) + np.log(max(tau_pdf(t), 1e-300)) for t in grid])]
+        ]
         self.norm = self._int(lambda t: 1.0)
 
     def _cond(self, tau):
@@ -54,6 +55,7 @@ class QuadPosterior:
         def g(t):
             m, v = self._cond(t)
             return stats.norm.cdf(x, m, np.sqrt(v + (t**2 if predict else 0)))
+
         return self._int(g) / self.norm
 
     def quantile_mu(self, q, predict=False):
@@ -61,8 +63,18 @@ class QuadPosterior:
 
     def cdf_tau(self, x):
         f = lambda t: self.tau_pdf(t) * np.exp(self._logmarg(t) - self._c)  # noqa: E731
-        return integrate.quad(f, 0, x, limit=400, epsabs=0, epsrel=1e-11,
-                              points=[p for p in self.points if p < x] or None)[0] / self.norm
+        return (
+            integrate.quad(
+                f,
+                0,
+                x,
+                limit=400,
+                epsabs=0,
+                epsrel=1e-11,
+                points=[p for p in self.points if p < x] or None,
+            )[0]
+            / self.norm
+        )
 
     def quantile_tau(self, q):
         return optimize.brentq(lambda x: self.cdf_tau(x) - q, 1e-12, 50, xtol=1e-13)

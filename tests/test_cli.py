@@ -22,8 +22,20 @@ def csv(tmp_path, crins):
 
 
 def test_fit_csv_prints_summary_and_mcid(csv, capsys):
-    code = main(["fit", str(csv), "--measure", "OR", "--mcid", "0.25,0.5", "--direction",
-                 "less", "--seed", "1"])
+    code = main(
+        [
+            "fit",
+            str(csv),
+            "--measure",
+            "OR",
+            "--mcid",
+            "0.25,0.5",
+            "--direction",
+            "less",
+            "--seed",
+            "1",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert "95% equal-tailed" in out and "P(mu < threshold)" in out
@@ -31,8 +43,23 @@ def test_fit_csv_prints_summary_and_mcid(csv, capsys):
 
 
 def test_fit_json(csv, capsys):
-    assert main(["fit", str(csv), "--measure", "OR", "--format", "json", "--mcid", "0.5",
-                 "--tau-prior", "halfnormal(1)"]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                str(csv),
+                "--measure",
+                "OR",
+                "--format",
+                "json",
+                "--mcid",
+                "0.5",
+                "--tau-prior",
+                "halfnormal(1)",
+            ]
+        )
+        == 0
+    )
     payload = json.loads(capsys.readouterr().out)
     assert payload["priors"]["tau"] == "HalfNormal(sigma=1)"
     assert payload["mcid"][0]["threshold"] == 0.5
@@ -41,11 +68,23 @@ def test_fit_json(csv, capsys):
 
 def test_fit_out_directory(tmp_path, csv):
     out = tmp_path / "res"
-    assert main(["fit", str(csv), "--measure", "OR", "--mcid", "0.5", "--out", str(out),
-                 "--seed", "4"]) == 0
+    assert (
+        main(
+            ["fit", str(csv), "--measure", "OR", "--mcid", "0.5", "--out", str(out), "--seed", "4"]
+        )
+        == 0
+    )
     names = {p.name for p in out.iterdir()}
-    assert {"summary.csv", "mcid.csv", "posterior.nc", "diagnostics.json", "provenance.json",
-            "forest.png", "mcid.png", "report.md"} <= names
+    assert {
+        "summary.csv",
+        "mcid.csv",
+        "posterior.nc",
+        "diagnostics.json",
+        "provenance.json",
+        "forest.png",
+        "mcid.png",
+        "report.md",
+    } <= names
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["settings"]["seed"] == 4 and len(prov["data_sha256"]) == 64
     assert prov["command"].startswith("bayesmeta fit ") and "--seed 4" in prov["command"]
@@ -98,10 +137,28 @@ def test_usage_errors_exit_2(csv, capsys):
 
 def test_strict_convergence_failure_exit_3(tmp_path, capsys):
     p = tmp_path / "est.csv"
-    pd.DataFrame({"study": list("abcd"), "estimate": [0.1, 0.9, -0.4, 0.6],
-                  "se": [0.3, 0.25, 0.4, 0.5]}).to_csv(p, index=False)
-    code = main(["fit", str(p), "--measure", "SMD", "--engine", "nuts", "--draws", "20",
-                 "--tune", "0", "--chains", "2", "--seed", "1", "--strict"])
+    pd.DataFrame(
+        {"study": list("abcd"), "estimate": [0.1, 0.9, -0.4, 0.6], "se": [0.3, 0.25, 0.4, 0.5]}
+    ).to_csv(p, index=False)
+    code = main(
+        [
+            "fit",
+            str(p),
+            "--measure",
+            "SMD",
+            "--engine",
+            "nuts",
+            "--draws",
+            "20",
+            "--tune",
+            "0",
+            "--chains",
+            "2",
+            "--seed",
+            "1",
+            "--strict",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 3
     assert "bayesmeta: warning: MCMC diagnostics failed" in err
@@ -153,8 +210,10 @@ def test_installed_entry_point_and_fast_help():
     assert out.returncode == 0 and out.stdout.startswith("bayesmeta ")
     out = subprocess.run([exe, "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "fit" in out.stdout
-    code = "import sys; from bayesmeta.cli import main; main(['--help']); " \
-           "print([m for m in ('pymc','matplotlib','arviz_base') if m in sys.modules])"
+    code = (
+        "import sys; from bayesmeta.cli import main; main(['--help']); "
+        "print([m for m in ('pymc','matplotlib','arviz_base') if m in sys.modules])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip().endswith("[]")
     out = subprocess.run([exe, "fit", "nope.csv"], capture_output=True, text=True)

@@ -13,11 +13,23 @@ NAMES = datasets.names()
 
 
 def test_all_datasets_listed():
-    assert {"ivig_tis20", "ivig_tis40", "ivig_tis60", "ivig_cdasi", "ivig_sae",
-            "ivig_discontinuation_ae", "mtx_printo20_jdm", "villalba1998_improved",
-            "miller1992_plasma_exchange", "miller1992_leukapheresis", "mtx_noncompletion",
-            "dalakas1993_strength", "ivig_disability_smd", "ivig_strength_smd",
-            "review2023_pooled"} <= set(NAMES)
+    assert {
+        "ivig_tis20",
+        "ivig_tis40",
+        "ivig_tis60",
+        "ivig_cdasi",
+        "ivig_sae",
+        "ivig_discontinuation_ae",
+        "mtx_printo20_jdm",
+        "villalba1998_improved",
+        "miller1992_plasma_exchange",
+        "miller1992_leukapheresis",
+        "mtx_noncompletion",
+        "dalakas1993_strength",
+        "ivig_disability_smd",
+        "ivig_strength_smd",
+        "review2023_pooled",
+    } <= set(NAMES)
     assert len(datasets.list()) == len(NAMES)
 
 
@@ -43,10 +55,13 @@ def test_derived_counts_follow_their_arithmetic():
         assert df["events_t"][0] == round(pt * 47) and df["events_c"][0] == round(pc * 48)
 
 
-@pytest.mark.parametrize(("name", "measure", "printed"), [
-    ("ivig_tis20", "RR", (1.80, 1.26, 2.56)),      # 2023 review: RR 1.80 (1.26 to 2.56)
-    ("mtx_printo20_jdm", "RR", (1.40, 1.01, 1.96)),  # 2023 review: RR 1.40 (1.01 to 1.96)
-])
+@pytest.mark.parametrize(
+    ("name", "measure", "printed"),
+    [
+        ("ivig_tis20", "RR", (1.80, 1.26, 2.56)),  # 2023 review: RR 1.80 (1.26 to 2.56)
+        ("mtx_printo20_jdm", "RR", (1.40, 1.01, 1.96)),  # 2023 review: RR 1.40 (1.01 to 1.96)
+    ],
+)
 def test_classical_figures_reproduce_the_review(name, measure, printed):
     t = classical.classical_table(bayesmeta.study_data(datasets.load(name), measure))
     for row in ("inverse-variance fixed effect", "Mantel-Haenszel (fixed)"):
@@ -65,24 +80,31 @@ def test_classical_against_metafor():
     # tests/reference/metafor_classical.json (rma FE/DL, rma.mh; R 4.2.2, metafor 3.8-1)
     import json
     from pathlib import Path
+
     ref = json.loads((Path(__file__).parent / "reference" / "metafor_classical.json").read_text())
     for name in ("bcg", "nielweise2007"):
         rec = ref[name]
-        df = pd.DataFrame({"study": [f"s{i}" for i in range(len(rec["n_t"]))],
-                           **{k: rec[k] for k in ("events_t", "n_t", "events_c", "n_c")}})
+        df = pd.DataFrame(
+            {
+                "study": [f"s{i}" for i in range(len(rec["n_t"]))],
+                **{k: rec[k] for k in ("events_t", "n_t", "events_c", "n_c")},
+            }
+        )
         for m in ("OR", "RR"):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", bayesmeta.DataWarning)
                 t = classical.classical_table(bayesmeta.study_data(df, m))
             log = np.log(t[["estimate", "lower", "upper"]].astype(float))
-            np.testing.assert_allclose(log.loc["inverse-variance fixed effect"], rec[m]["fe"],
-                                       atol=1e-8)
-            np.testing.assert_allclose(log.loc["DerSimonian-Laird random effects"],
-                                       rec[m]["dl"], atol=1e-8)
+            np.testing.assert_allclose(
+                log.loc["inverse-variance fixed effect"], rec[m]["fe"], atol=1e-8
+            )
+            np.testing.assert_allclose(
+                log.loc["DerSimonian-Laird random effects"], rec[m]["dl"], atol=1e-8
+            )
             assert t.loc["DerSimonian-Laird random effects", "tau2"] == pytest.approx(
-                rec[m]["dl_tau2"], abs=1e-10)
-            np.testing.assert_allclose(log.loc["Mantel-Haenszel (fixed)"], rec[m]["mh"],
-                                       atol=1e-8)
+                rec[m]["dl_tau2"], abs=1e-10
+            )
+            np.testing.assert_allclose(log.loc["Mantel-Haenszel (fixed)"], rec[m]["mh"], atol=1e-8)
 
 
 def test_mcid_registry():
@@ -95,13 +117,16 @@ def test_mcid_registry():
 
 def test_sensitivity_table(crins):
     from bayesmeta.sensitivity import prior_sensitivity
+
     r = bayesmeta.fit(crins, "OR")
-    t = prior_sensitivity(r, ["halfnormal(1)", bayesmeta.priors.turner2015()], [0.5],
-                          direction="less")
+    t = prior_sensitivity(
+        r, ["halfnormal(1)", bayesmeta.priors.turner2015()], [0.5], direction="less"
+    )
     assert t.index[0] == "tau ~ HalfNormal(sigma=0.5)" and "[Turner 2015]" in t.index[2]
     assert t.loc["tau ~ HalfNormal(sigma=1)", "tau_median"] > t.iloc[0]["tau_median"]
     assert t.iloc[0]["P(mu < 0.5)"] == pytest.approx(
-        r.prob_exceeds([0.5], direction="less")["p_mu"].iloc[0])
+        r.prob_exceeds([0.5], direction="less")["p_mu"].iloc[0]
+    )
 
 
 def test_mantel_haenszel_undefined_with_an_empty_arm():

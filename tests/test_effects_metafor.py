@@ -17,8 +17,10 @@ import bayesmeta
 TOL = 1e-8
 
 CASES = [
-    ("continuous", "normand1999", "MD"), ("continuous", "normand1999", "SMD"),
-    ("continuous", "curtis1998", "MD"), ("continuous", "curtis1998", "SMD"),
+    ("continuous", "normand1999", "MD"),
+    ("continuous", "normand1999", "SMD"),
+    ("continuous", "curtis1998", "MD"),
+    ("continuous", "curtis1998", "SMD"),
     *[("binary", d, m) for d in ("bcg", "nielweise2007", "crins2014") for m in ("OR", "RR", "RD")],
 ]
 
@@ -54,8 +56,9 @@ def test_double_zero_study_warns_by_name(metafor_escalc):
 
 def test_reported_estimates_ratio_and_ci():
     # RR 1.80 (1.26 to 2.56) -> log scale, SE from the full width of the 95% CI (closed form).
-    df = pd.DataFrame({"study": ["ProDERM"], "estimate": [1.80], "ci_lower": [1.26],
-                       "ci_upper": [2.56]})
+    df = pd.DataFrame(
+        {"study": ["ProDERM"], "estimate": [1.80], "ci_lower": [1.26], "ci_upper": [2.56]}
+    )
     out = bayesmeta.effect_sizes(df, "RR")
     assert out["yi"].iloc[0] == pytest.approx(np.log(1.80), abs=1e-12)
     se = (np.log(2.56) - np.log(1.26)) / (2 * 1.959963984540054)
@@ -64,8 +67,15 @@ def test_reported_estimates_ratio_and_ci():
 
 def test_ci_level_column():
     # 90% CI: z = 1.644853626951 (scipy.stats.norm.ppf(0.95), closed form)
-    df = pd.DataFrame({"study": ["A"], "estimate": [0.5], "ci_lower": [0.1], "ci_upper": [0.9],
-                       "ci_level": [0.90]})
+    df = pd.DataFrame(
+        {
+            "study": ["A"],
+            "estimate": [0.5],
+            "ci_lower": [0.1],
+            "ci_upper": [0.9],
+            "ci_level": [0.90],
+        }
+    )
     out = bayesmeta.effect_sizes(df, "SMD")
     assert out["sei"].iloc[0] == pytest.approx(0.8 / (2 * 1.6448536269514722), abs=1e-12)
 
@@ -79,16 +89,21 @@ def test_se_shape_and_generic():
 
 def test_asymmetric_ci_warns():
     # On the log scale 0.5 (0.45 to 2.0) is far from symmetric: probably not a ratio CI.
-    df = pd.DataFrame({"study": ["Odd"], "estimate": [0.5], "ci_lower": [0.45],
-                       "ci_upper": [2.0]})
+    df = pd.DataFrame({"study": ["Odd"], "estimate": [0.5], "ci_lower": [0.45], "ci_upper": [2.0]})
     with pytest.warns(bayesmeta.DataWarning, match="'Odd': the CI is clearly asymmetric"):
         bayesmeta.effect_sizes(df, "OR")
 
 
 def test_published_ci_rounding_does_not_warn():
     # Review-rounded CIs (2023 Cochrane review, shared/data/iim-trials.md) are symmetric enough.
-    df = pd.DataFrame({"study": ["a", "b", "c"], "estimate": [1.80, 1.01, 0.86],
-                       "ci_lower": [1.26, 0.74, 0.51], "ci_upper": [2.56, 1.39, 1.21]})
+    df = pd.DataFrame(
+        {
+            "study": ["a", "b", "c"],
+            "estimate": [1.80, 1.01, 0.86],
+            "ci_lower": [1.26, 0.74, 0.51],
+            "ci_upper": [2.56, 1.39, 1.21],
+        }
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         bayesmeta.effect_sizes(df.iloc[:2], "RR")

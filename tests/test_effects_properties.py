@@ -56,8 +56,14 @@ def test_ci_se_roundtrip(estimate, se, level):
 @given(st.floats(-3, 3), st.floats(0.01, 2))
 def test_ratio_ci_roundtrip_through_data_layer(log_est, se):
     lo, hi = effects.ci_from_se(log_est, se)
-    df = pd.DataFrame({"study": ["A"], "estimate": [np.exp(log_est)],
-                       "ci_lower": [float(np.exp(lo))], "ci_upper": [float(np.exp(hi))]})
+    df = pd.DataFrame(
+        {
+            "study": ["A"],
+            "estimate": [np.exp(log_est)],
+            "ci_lower": [float(np.exp(lo))],
+            "ci_upper": [float(np.exp(hi))],
+        }
+    )
     out = bayesmeta.effect_sizes(df, "OR")
     np.testing.assert_allclose(out["yi"], log_est, atol=1e-9)
     np.testing.assert_allclose(out["sei"], se, rtol=1e-9)

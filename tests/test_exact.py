@@ -30,8 +30,14 @@ Q = np.array([0.025, 0.5, 0.975])
 
 @pytest.fixture(scope="module")
 def crins_fit(crins):
-    return bayesmeta.fit(crins, "OR", mu_prior=priors.Normal(0, 4),
-                         tau_prior=priors.HalfNormal(0.5), engine="exact", seed=1)
+    return bayesmeta.fit(
+        crins,
+        "OR",
+        mu_prior=priors.Normal(0, 4),
+        tau_prior=priors.HalfNormal(0.5),
+        engine="exact",
+        seed=1,
+    )
 
 
 def test_crins_quantiles_match_r_bayesmeta(crins_fit):
@@ -66,8 +72,10 @@ def test_summary_is_95_percent_equal_tailed(crins_fit):
     assert list(s.index[:3]) == ["mu", "tau", "theta_new"]
     assert list(s.index[3:]) == crins_fit.data.labels
     nat = crins_fit.summary(scale="natural")
-    np.testing.assert_allclose(nat.loc["mu", ["median", "lower", "upper"]],
-                               np.exp(s.loc["mu", ["median", "lower", "upper"]].astype(float)))
+    np.testing.assert_allclose(
+        nat.loc["mu", ["median", "lower", "upper"]],
+        np.exp(s.loc["mu", ["median", "lower", "upper"]].astype(float)),
+    )
     assert nat.loc["tau", "median"] == s.loc["tau", "median"]
 
 
@@ -76,20 +84,27 @@ def test_shrunken_study_estimates_against_quadrature(crins_fit):
     sd = crins_fit.data
     ref = QuadPosterior(sd.yi, sd.sei, 0.0, 4.0, stats.halfnorm(scale=0.5).pdf)
     i = 1
+
     def cdf(x):
         def g(t):
             m, V = ref._cond(t)
             b = sd.vi[i] / (sd.vi[i] + t**2)
-            return stats.norm.cdf(x, (1 - b) * sd.yi[i] + b * m, np.sqrt((1 - b) * sd.vi[i] + b**2 * V))
+            return stats.norm.cdf(
+                x, (1 - b) * sd.yi[i] + b * m, np.sqrt((1 - b) * sd.vi[i] + b**2 * V)
+            )
+
         return ref._int(g) / ref.norm
+
     from scipy.optimize import brentq
+
     want = brentq(lambda x: cdf(x) - 0.975, -10, 10, xtol=1e-12)
     assert crins_fit.summary().iloc[3 + i]["upper"] == pytest.approx(want, abs=TOL_QUAD)
 
 
 def _compare_with_quad(y, s, tau_prior, scipy_tau, m0=0.0, s0=4.0, tol=TOL_QUAD):
-    post = exact.integrate(np.asarray(y)[None], (np.asarray(s) ** 2)[None], None,
-                           priors.Normal(m0, s0), tau_prior)
+    post = exact.integrate(
+        np.asarray(y)[None], (np.asarray(s) ** 2)[None], None, priors.Normal(m0, s0), tau_prior
+    )
     ref = QuadPosterior(y, s, m0, s0, scipy_tau.pdf)
     got_mu = post.quantile("mu", Q)[0]
     got_new = post.quantile("theta_new", Q)[0]
@@ -130,13 +145,14 @@ def test_thousand_studies():
     k = 1000
     s = rng.uniform(0.1, 0.5, k)
     y = rng.normal(0.3, 0.2, k) + rng.normal(0, s)
-    post = exact.integrate(y[None], (s**2)[None], None, priors.Normal(0, 4),
-                           priors.HalfNormal(0.5))
+    post = exact.integrate(y[None], (s**2)[None], None, priors.Normal(0, 4), priors.HalfNormal(0.5))
     ref = QuadPosterior(y, s, 0.0, 4.0, stats.halfnorm(scale=0.5).pdf)
-    np.testing.assert_allclose(post.quantile("mu", Q)[0], [ref.quantile_mu(q) for q in Q],
-                               atol=TOL_QUAD)
-    np.testing.assert_allclose(post.quantile("tau", Q)[0], [ref.quantile_tau(q) for q in Q],
-                               atol=TOL_QUAD)
+    np.testing.assert_allclose(
+        post.quantile("mu", Q)[0], [ref.quantile_mu(q) for q in Q], atol=TOL_QUAD
+    )
+    np.testing.assert_allclose(
+        post.quantile("tau", Q)[0], [ref.quantile_tau(q) for q in Q], atol=TOL_QUAD
+    )
     assert abs(post.quantile("tau", [0.5])[0, 0] - 0.2) < 0.03  # recovers the truth
 
 
@@ -167,12 +183,15 @@ def test_fixed_tau_closed_form():
     w = 1 / (s**2 + t**2)
     prec = 1 / 16 + w.sum()
     mhat = (w * y).sum() / prec
-    post = exact.integrate(y[None], (s**2)[None], None, priors.Normal(0, 4),
-                           priors.Uniform(t, t + 1e-9))
-    np.testing.assert_allclose(post.quantile("mu", Q)[0],
-                               stats.norm.ppf(Q, mhat, prec**-0.5), atol=1e-7)
+    post = exact.integrate(
+        y[None], (s**2)[None], None, priors.Normal(0, 4), priors.Uniform(t, t + 1e-9)
+    )
+    np.testing.assert_allclose(
+        post.quantile("mu", Q)[0], stats.norm.ppf(Q, mhat, prec**-0.5), atol=1e-7
+    )
     assert 1 - post.cdf("mu", [0.5])[0, 0] == pytest.approx(
-        stats.norm.sf(0.5, mhat, prec**-0.5), abs=1e-7)
+        stats.norm.sf(0.5, mhat, prec**-0.5), abs=1e-7
+    )
 
 
 def test_bayes_factors_closed_form_and_consistency(crins_fit):
@@ -185,8 +204,11 @@ def test_bayes_factors_closed_form_and_consistency(crins_fit):
     assert bf.loc["tau=0", "BF01"] == pytest.approx(np.exp(ml_tau0 - ml), rel=1e-6)
     # mu = 0: integral over tau of prod N(y_i; 0, v_i + tau^2), by quad
     from scipy import integrate
-    f = lambda t: stats.halfnorm(scale=0.5).pdf(t) * np.exp(  # noqa: E731
-        stats.norm.logpdf(sd.yi, 0, np.sqrt(sd.vi + t**2)).sum() - ml)
+
+    def f(t):
+        lik = stats.norm.logpdf(sd.yi, 0, np.sqrt(sd.vi + t**2)).sum()
+        return stats.halfnorm(scale=0.5).pdf(t) * np.exp(lik - ml)
+
     want = integrate.quad(f, 0, np.inf, epsrel=1e-11, limit=200)[0]
     assert bf.loc["mu=0", "BF01"] == pytest.approx(want, rel=1e-6)
     assert bf.loc["mu=0", "BF10"] == pytest.approx(1 / want, rel=1e-6)
@@ -230,29 +252,49 @@ def test_exact_draws_match_exact_quantiles(crins_fit):
 
 def test_fit_many_matches_fit(crins):
     sd = bayesmeta.study_data(crins, "OR")
-    long = pd.concat([
-        pd.DataFrame({"analysis": "all", "study": sd.labels, "estimate": sd.yi, "se": sd.sei}),
-        pd.DataFrame({"analysis": "first3", "study": sd.labels[:3], "estimate": sd.yi[:3],
-                      "se": sd.sei[:3]}),
-    ])
-    out = bayesmeta.fit_many(long, measure="GEN", mu_prior="normal(0, 4)",
-                             tau_prior="halfnormal(0.5)", thresholds=[-1.0])
+    long = pd.concat(
+        [
+            pd.DataFrame({"analysis": "all", "study": sd.labels, "estimate": sd.yi, "se": sd.sei}),
+            pd.DataFrame(
+                {
+                    "analysis": "first3",
+                    "study": sd.labels[:3],
+                    "estimate": sd.yi[:3],
+                    "se": sd.sei[:3],
+                }
+            ),
+        ]
+    )
+    out = bayesmeta.fit_many(
+        long, measure="GEN", mu_prior="normal(0, 4)", tau_prior="halfnormal(0.5)", thresholds=[-1.0]
+    )
     assert out.loc["all", "k"] == 6 and out.loc["first3", "k"] == 3
-    np.testing.assert_allclose(out.loc["all", ["mu_lower", "mu_median", "mu_upper"]].astype(float),
-                               CRINS_REF["mu"], atol=TOL_R)
+    np.testing.assert_allclose(
+        out.loc["all", ["mu_lower", "mu_median", "mu_upper"]].astype(float),
+        CRINS_REF["mu"],
+        atol=TOL_R,
+    )
     np.testing.assert_allclose(
         out.loc["all", ["theta_new_lower", "theta_new_median", "theta_new_upper"]].astype(float),
-        CRINS_REF["theta_new"], atol=TOL_R)
+        CRINS_REF["theta_new"],
+        atol=TOL_R,
+    )
     assert out.loc["all", "p_mu[-1]"] == pytest.approx(CRINS_P[("mu", -1.0)], abs=TOL_R)
-    single = bayesmeta.fit(long[long.analysis == "first3"].drop(columns="analysis"), "GEN",
-                           mu_prior="normal(0, 4)", tau_prior="halfnormal(0.5)")
+    single = bayesmeta.fit(
+        long[long.analysis == "first3"].drop(columns="analysis"),
+        "GEN",
+        mu_prior="normal(0, 4)",
+        tau_prior="halfnormal(0.5)",
+    )
     assert out.loc["first3", "tau_median"] == pytest.approx(
-        single.summary().loc["tau", "median"], abs=1e-12)
+        single.summary().loc["tau", "median"], abs=1e-12
+    )
 
 
 def test_fit_many_errors_name_the_analysis():
-    df = pd.DataFrame({"analysis": ["a", "b"], "study": ["s1", "s1"], "estimate": [0.1, 0.2],
-                       "se": [0.1, -0.2]})
+    df = pd.DataFrame(
+        {"analysis": ["a", "b"], "study": ["s1", "s1"], "estimate": [0.1, 0.2], "se": [0.1, -0.2]}
+    )
     with pytest.raises(bayesmeta.DataError, match=r"study 'b / s1': se \(-0.2\) must be > 0"):
         bayesmeta.fit_many(df, measure="SMD")
     with pytest.raises(bayesmeta.DataError, match="column 'trial' .* is missing"):

@@ -10,8 +10,9 @@ from bayesmeta import priors
 
 @pytest.fixture
 def est():
-    return pd.DataFrame({"study": ["A", "B", "C"], "estimate": [0.4, 0.7, 0.2],
-                         "se": [0.2, 0.25, 0.3]})
+    return pd.DataFrame(
+        {"study": ["A", "B", "C"], "estimate": [0.4, 0.7, 0.2], "se": [0.2, 0.25, 0.3]}
+    )
 
 
 def test_k0_is_a_clear_error(est):
@@ -33,7 +34,13 @@ def test_non_positive_prior_scale(est):
 
 def test_binomial_with_reported_estimates(est):
     with pytest.raises(ValueError, match="likelihood='binomial' needs arm-level binary data"):
-        bayesmeta.fit(est.assign(estimate=[1.2, 1.5, 0.9], ), "OR", likelihood="binomial")
+        bayesmeta.fit(
+            est.assign(
+                estimate=[1.2, 1.5, 0.9],
+            ),
+            "OR",
+            likelihood="binomial",
+        )
 
 
 def test_bad_options(est, crins):
@@ -60,9 +67,17 @@ def test_no_default_tau_prior_for_generic(est):
 
 
 def test_md_default_tau_prior_scales_with_pooled_sd():
-    df = pd.DataFrame({"study": ["a", "b"], "mean_t": [10.0, 12.0], "sd_t": [4.0, 4.0],
-                       "n_t": [20, 20], "mean_c": [8.0, 9.0], "sd_c": [4.0, 4.0],
-                       "n_c": [20, 20]})
+    df = pd.DataFrame(
+        {
+            "study": ["a", "b"],
+            "mean_t": [10.0, 12.0],
+            "sd_t": [4.0, 4.0],
+            "n_t": [20, 20],
+            "mean_c": [8.0, 9.0],
+            "sd_c": [4.0, 4.0],
+            "n_c": [20, 20],
+        }
+    )
     r = bayesmeta.fit(df, "MD")
     assert r.tau_prior == priors.HalfNormal(2.0)  # 0.5 x pooled SD 4
     assert "pooled within-arm SD 4" in str(r)
@@ -70,24 +85,38 @@ def test_md_default_tau_prior_scales_with_pooled_sd():
 
 def test_print_shows_model_priors_k_interval_kind_and_verdict(est):
     text = str(bayesmeta.fit(est, "SMD", tau_prior=priors.turner2015()))
-    for part in ("random-effects", "normal-normal", "k = 3 studies", "95% equal-tailed",
-                 "tau ~ LogNormal(mu=-1.28, sigma=0.87)", "Turner 2015", "Diagnostics:",
-                 "theta_new", "Study-specific"):
+    for part in (
+        "random-effects",
+        "normal-normal",
+        "k = 3 studies",
+        "95% equal-tailed",
+        "tau ~ LogNormal(mu=-1.28, sigma=0.87)",
+        "Turner 2015",
+        "Diagnostics:",
+        "theta_new",
+        "Study-specific",
+    ):
         assert part in text, part
 
 
 def test_ratio_measure_natural_scale_and_prior_sensitivity():
-    df = pd.DataFrame({"study": ["ProDERM"], "estimate": [1.80], "ci_lower": [1.26],
-                       "ci_upper": [2.56]})
-    res = {name: bayesmeta.fit(df, "RR", tau_prior=p)
-           for name, p in [("hn05", "halfnormal(0.5)"), ("hn1", "halfnormal(1)")]}
+    df = pd.DataFrame(
+        {"study": ["ProDERM"], "estimate": [1.80], "ci_lower": [1.26], "ci_upper": [2.56]}
+    )
+    res = {
+        name: bayesmeta.fit(df, "RR", tau_prior=p)
+        for name, p in [("hn05", "halfnormal(0.5)"), ("hn1", "halfnormal(1)")]
+    }
     # wider heterogeneity prior -> wider prediction interval for a new study
-    w = {n: r.summary().loc["theta_new", "upper"] - r.summary().loc["theta_new", "lower"]
-         for n, r in res.items()}
+    w = {
+        n: r.summary().loc["theta_new", "upper"] - r.summary().loc["theta_new", "lower"]
+        for n, r in res.items()
+    }
     assert w["hn1"] > w["hn05"]
     nat = res["hn05"].summary(scale="natural")
     assert nat.loc["mu", "median"] == pytest.approx(
-        np.exp(res["hn05"].summary().loc["mu", "median"]))
+        np.exp(res["hn05"].summary().loc["mu", "median"])
+    )
     with pytest.raises(ValueError, match="ratios and must be > 0"):
         res["hn05"].prob_exceeds([0.0])
 
@@ -108,6 +137,7 @@ def test_save_load_roundtrip(tmp_path, crins, engine):
 
 def test_load_rejects_other_files(tmp_path):
     import xarray as xr
+
     p = tmp_path / "x.nc"
     xr.DataTree(xr.Dataset({"a": ("x", [1.0])})).to_netcdf(p, engine="h5netcdf")
     with pytest.raises(ValueError, match="not a bayesmeta result"):

@@ -24,8 +24,14 @@ Z, FLOOR = 4.0, 0.005
 
 @pytest.fixture(scope="module")
 def crins_nuts(crins):
-    return bayesmeta.fit(crins, "OR", mu_prior=priors.Normal(0, 4),
-                         tau_prior=priors.HalfNormal(0.5), engine="nuts", seed=20261124)
+    return bayesmeta.fit(
+        crins,
+        "OR",
+        mu_prior=priors.Normal(0, 4),
+        tau_prior=priors.HalfNormal(0.5),
+        engine="nuts",
+        seed=20261124,
+    )
 
 
 def _mcse_quantile(result, name, q):
@@ -66,8 +72,9 @@ def test_idata_layout(crins_nuts):
     assert list(post["theta"].coords["study"].values) == crins_nuts.data.labels
 
 
-@pytest.mark.parametrize(("dataset", "kind", "measure"), [
-    ("normand1999", "continuous", "SMD"), ("bcg", "binary", "OR")])
+@pytest.mark.parametrize(
+    ("dataset", "kind", "measure"), [("normand1999", "continuous", "SMD"), ("bcg", "binary", "OR")]
+)
 def test_nuts_agrees_with_exact_engine(metafor_escalc, dataset, kind, measure):
     rec = metafor_escalc[kind][dataset]
     df = pd.DataFrame({k: v for k, v in rec.items() if k != "measures"})
@@ -94,9 +101,9 @@ def test_closed_form_fixed_effect_nuts():
     prec = 1 + (1 / s**2).sum()
     mhat = (y / s**2).sum() / prec
     df = pd.DataFrame({"study": ["a", "b"], "estimate": y, "se": s})
-    r = bayesmeta.fit(df, "SMD", model="fixed", mu_prior=priors.Normal(0, 1), engine="nuts",
-                      seed=5)
+    r = bayesmeta.fit(df, "SMD", model="fixed", mu_prior=priors.Normal(0, 1), engine="nuts", seed=5)
     from scipy import stats
+
     want = stats.norm.sf(0.5, mhat, prec**-0.5)
     pe = r.prob_exceeds([0.5])
     assert abs(pe["p_mu"].iloc[0] - want) <= Z * pe["mcse"].iloc[0] + FLOOR
@@ -105,8 +112,9 @@ def test_closed_form_fixed_effect_nuts():
 
 def test_fabricated_bad_fit_warns():
     # far too few draws with no tuning: R-hat and ESS must fail and be reported
-    df = pd.DataFrame({"study": list("abcd"), "estimate": [0.1, 0.9, -0.4, 0.6],
-                       "se": [0.3, 0.25, 0.4, 0.5]})
+    df = pd.DataFrame(
+        {"study": list("abcd"), "estimate": [0.1, 0.9, -0.4, 0.6], "se": [0.3, 0.25, 0.4, 0.5]}
+    )
     with pytest.warns(bayesmeta.ConvergenceWarning, match="ESS"):
         r = bayesmeta.fit(df, "SMD", engine="nuts", draws=20, tune=0, chains=2, seed=1)
     assert not r.diagnostics.ok
@@ -116,11 +124,18 @@ def test_fabricated_bad_fit_warns():
 def test_diagnostics_flag_disagreeing_chains():
     # two chains centred at 0 and 3: R-hat far above 1.01
     from arviz_base import from_dict
+
     rng = np.random.default_rng(0)
     mu = np.stack([rng.normal(0, 1, 500), rng.normal(3, 1, 500)])
-    dt = from_dict({"posterior": {"mu": mu},
-                    "sample_stats": {"diverging": np.zeros((2, 500), bool),
-                                     "energy": rng.normal(size=(2, 500))}})
+    dt = from_dict(
+        {
+            "posterior": {"mu": mu},
+            "sample_stats": {
+                "diverging": np.zeros((2, 500), bool),
+                "energy": rng.normal(size=(2, 500)),
+            },
+        }
+    )
     d = Diagnostics.from_datatree(dt, ["mu"])
     assert not d.ok and any("R-hat" in p for p in d.problems)
 
@@ -132,9 +147,15 @@ def test_binomial_normal_recovers_simulated_parameters():
     alpha = rng.normal(-0.8, 0.5, k)
     theta = rng.normal(mu, tau, k)
     pc, pt = 1 / (1 + np.exp(-alpha)), 1 / (1 + np.exp(-(alpha + theta)))
-    df = pd.DataFrame({"study": [f"s{i}" for i in range(k)],
-                       "events_t": rng.binomial(n[:, 0], pt), "n_t": n[:, 0],
-                       "events_c": rng.binomial(n[:, 1], pc), "n_c": n[:, 1]})
+    df = pd.DataFrame(
+        {
+            "study": [f"s{i}" for i in range(k)],
+            "events_t": rng.binomial(n[:, 0], pt),
+            "n_t": n[:, 0],
+            "events_c": rng.binomial(n[:, 1], pc),
+            "n_c": n[:, 1],
+        }
+    )
     r = bayesmeta.fit(df, "OR", likelihood="binomial", seed=7, draws=1000)
     s = r.summary()
     assert r.diagnostics.ok

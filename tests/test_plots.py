@@ -18,8 +18,13 @@ def res(crins):
 
 
 def _vlines(ax):
-    return [ln for ln in ax.get_lines() if isinstance(ln, Line2D)
-            and len(set(np.atleast_1d(ln.get_xdata()))) == 1 and ln.get_linestyle() == "--"]
+    return [
+        ln
+        for ln in ax.get_lines()
+        if isinstance(ln, Line2D)
+        and len(set(np.atleast_1d(ln.get_xdata()))) == 1
+        and ln.get_linestyle() == "--"
+    ]
 
 
 def test_forest(res):
@@ -31,12 +36,19 @@ def test_forest(res):
     assert ax.get_xscale() == "log" and ax.get_xlabel() == "OR (95% intervals)"
     assert sorted(ln.get_xdata()[0] for ln in _vlines(ax)) == [0.5, 0.8]
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert {"observed (study CI)", "shrunken (posterior CrI)", "pooled effect mu",
-            "prediction (new study)", "candidate MCID"} <= set(legend)
+    assert {
+        "observed (study CI)",
+        "shrunken (posterior CrI)",
+        "pooled effect mu",
+        "prediction (new study)",
+        "candidate MCID",
+    } <= set(legend)
     # prediction line spans the theta_new interval on the natural scale
     s = res.summary(scale="natural")
     red = [ln for ln in ax.get_lines() if ln.get_linewidth() == 2.5][0]
-    np.testing.assert_allclose(red.get_xdata(), s.loc["theta_new", ["lower", "upper"]].astype(float))
+    np.testing.assert_allclose(
+        red.get_xdata(), s.loc["theta_new", ["lower", "upper"]].astype(float)
+    )
 
 
 def test_mcid_curve(res):

@@ -30,8 +30,9 @@ def test_density_matches_scipy(prior, law):
     np.testing.assert_allclose(np.exp(prior.logpdf(X)), prior.scipy().pdf(X), rtol=1e-10)
 
 
-@pytest.mark.parametrize(("prior", "law"), [c for c in CASES if c[0].name != "Uniform"],
-                         ids=lambda x: repr(x)[:24])
+@pytest.mark.parametrize(
+    ("prior", "law"), [c for c in CASES if c[0].name != "Uniform"], ids=lambda x: repr(x)[:24]
+)
 def test_density_matches_pymc(prior, law):
     import pymc as pm
 
@@ -46,10 +47,10 @@ def test_logstudentt_is_log_t_on_tau_squared():
     p = P.rhodes2015("any", "any")
     assert (p.nu, p.mu, p.sigma) == (5, -1.72, 1.295)
     tau = np.array([0.05, 0.2, 0.6])
-    np.testing.assert_allclose(p.cdf(tau), stats.t(5, -3.44, 2.59).cdf(np.log(tau**2)),
-                               rtol=1e-12)
+    np.testing.assert_allclose(p.cdf(tau), stats.t(5, -3.44, 2.59).cdf(np.log(tau**2)), rtol=1e-12)
     # density integrates to one
     from scipy import integrate
+
     total = integrate.quad(lambda t: np.exp(p.logpdf(t)), 0, np.inf, limit=200)[0]
     assert total == pytest.approx(1.0, abs=1e-7)
 
@@ -58,8 +59,7 @@ def test_turner_lognormal_on_tau_squared():
     # Turner 2015 marginal: log(tau^2) ~ N(-2.56, 1.74^2)  <=>  tau ~ LogNormal(-1.28, 0.87)
     p = P.turner2015("any", "any")
     tau = np.array([0.05, 0.2, 0.6])
-    np.testing.assert_allclose(p.cdf(tau), stats.norm(-2.56, 1.74).cdf(np.log(tau**2)),
-                               rtol=1e-12)
+    np.testing.assert_allclose(p.cdf(tau), stats.norm(-2.56, 1.74).cdf(np.log(tau**2)), rtol=1e-12)
 
 
 def test_turner_table_lookup():
@@ -75,16 +75,20 @@ def test_rhodes_table_lookup_and_area():
     # other: -4.13, 2.34
     p = P.rhodes2015("obstetric outcome", "pharmacological vs. placebo / control")
     assert (p.mu, p.sigma) == (-4.13 / 2, 2.34 / 2)
-    q = P.rhodes2015("obstetric outcome", "pharmacological vs. placebo / control",
-                     area="respiratory")
+    q = P.rhodes2015(
+        "obstetric outcome", "pharmacological vs. placebo / control", area="respiratory"
+    )
     assert q != p
 
 
-@pytest.mark.parametrize("call", [
-    lambda: P.turner2015("not an outcome", "pharmacological vs. placebo / control"),
-    lambda: P.turner2015("pain", "surgery"),
-    lambda: P.rhodes2015("mental health outcome", "pharmacological vs. placebo", area="heart"),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: P.turner2015("not an outcome", "pharmacological vs. placebo / control"),
+        lambda: P.turner2015("pain", "surgery"),
+        lambda: P.rhodes2015("mental health outcome", "pharmacological vs. placebo", area="heart"),
+    ],
+)
 def test_unknown_categories_list_valid_ones(call):
     with pytest.raises(P.PriorError, match=r"valid \w+s:\n  any\n"):
         call()
@@ -95,19 +99,34 @@ def test_marginal_needs_both_any():
         P.turner2015("any", "pharmacological vs. pharmacological")
 
 
-@pytest.mark.parametrize("make", [
-    lambda: P.HalfNormal(0), lambda: P.HalfNormal(-1), lambda: P.Normal(0, 0),
-    lambda: P.HalfCauchy(-2), lambda: P.LogNormal(0, -1), lambda: P.Exponential(0),
-    lambda: P.HalfStudentT(0, 1), lambda: P.Uniform(1, 1), lambda: P.Normal(np.nan, 1),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: P.HalfNormal(0),
+        lambda: P.HalfNormal(-1),
+        lambda: P.Normal(0, 0),
+        lambda: P.HalfCauchy(-2),
+        lambda: P.LogNormal(0, -1),
+        lambda: P.Exponential(0),
+        lambda: P.HalfStudentT(0, 1),
+        lambda: P.Uniform(1, 1),
+        lambda: P.Normal(np.nan, 1),
+    ],
+)
 def test_non_positive_scale_is_rejected(make):
     with pytest.raises(P.PriorError, match="must be"):
         make()
 
 
 def test_parse_and_from_dict_roundtrip():
-    for text in ["halfnormal(0.5)", "HalfCauchy(beta=1)", "normal(0, 4)", "flat",
-                 "halfstudentt(nu=3, sigma=0.5)", "lognormal(-1.28, 0.87)"]:
+    for text in [
+        "halfnormal(0.5)",
+        "HalfCauchy(beta=1)",
+        "normal(0, 4)",
+        "flat",
+        "halfstudentt(nu=3, sigma=0.5)",
+        "lognormal(-1.28, 0.87)",
+    ]:
         p = P.parse(text)
         assert P.from_dict(p.to_dict()) == p
     assert P.parse("turner2015(any; any)") == P.turner2015()

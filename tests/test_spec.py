@@ -20,7 +20,7 @@ def test_every_analysis_file_validates_and_fits(path):
     spec = load_spec(path)
     sd = spec.load_data()
     kw = spec.fit_kwargs()
-    kw.update(draws=500, tune=500, chains=2)   # small runs for the suite
+    kw.update(draws=500, tune=500, chains=2)  # small runs for the suite
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bayesmeta.ConvergenceWarning)
         res = bayesmeta.fit(sd, **kw)
@@ -38,7 +38,9 @@ def write(tmp_path, text):
 
 
 def test_bad_spec_reports_every_key_path(tmp_path):
-    p = write(tmp_path, """
+    p = write(
+        tmp_path,
+        """
 [data]
 path = "d.csv"
 measure = "SMD"
@@ -54,15 +56,19 @@ direction = "up"
 draws = 0
 [extra]
 x = 1
-""")
+""",
+    )
     with pytest.raises(SpecError) as info:
         load_spec(p)
     msg = str(info.value)
-    for part in [f"{p}: priors.tau.sigma must be > 0", f"{p}: model.effects must be one of",
-                 f"{p}: mcid.labels must be a list with one label per value",
-                 f"{p}: mcid.direction must be greater or less",
-                 f"{p}: sampling.draws must be an integer >= 1",
-                 f"{p}: extra is not a known section"]:
+    for part in [
+        f"{p}: priors.tau.sigma must be > 0",
+        f"{p}: model.effects must be one of",
+        f"{p}: mcid.labels must be a list with one label per value",
+        f"{p}: mcid.direction must be greater or less",
+        f"{p}: sampling.draws must be an integer >= 1",
+        f"{p}: extra is not a known section",
+    ]:
         assert part in msg, part
 
 
