@@ -1,7 +1,7 @@
 """bayesmeta: Bayesian evidence synthesis for small evidence bases.
 
-Public API only. Nothing heavy is imported here: pymc, nutpie and matplotlib load
-only inside the functions that need them, and most names load on first use.
+Public API only. Nothing heavy is imported here: every name loads on first use, so
+``bayesmeta --help`` starts without pandas, scipy or PyMC.
 
 Examples
 --------
@@ -18,57 +18,59 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
-from bayesmeta import priors  # noqa: E402
-from bayesmeta.data import (  # noqa: E402
-    DataError,
-    DataWarning,
-    StudyData,
-    effect_sizes,
-    read_csv,
-    study_data,
-)
-from bayesmeta.diagnostics import ConvergenceWarning, Diagnostics  # noqa: E402
-from bayesmeta.fit import fit, fit_many  # noqa: E402
-from bayesmeta.results import MetaResult, load  # noqa: E402
-
-# modules loaded on first use
+#: public name -> module that defines it (loaded on first use)
 _LAZY = {
+    "AnalysisSpec": "bayesmeta.spec",
+    "SpecError": "bayesmeta.spec",
+    "load_spec": "bayesmeta.spec",
+    "DataError": "bayesmeta.errors",
+    "DataWarning": "bayesmeta.errors",
+    "ModelWarning": "bayesmeta.errors",
+    "StudyData": "bayesmeta.data",
+    "effect_sizes": "bayesmeta.data",
+    "read_csv": "bayesmeta.data",
+    "study_data": "bayesmeta.data",
+    "ConvergenceWarning": "bayesmeta.diagnostics",
+    "Diagnostics": "bayesmeta.diagnostics",
+    "fit": "bayesmeta.fit",
+    "fit_many": "bayesmeta.fit",
+    "MetaResult": "bayesmeta.results",
+    "load": "bayesmeta.results",
+    "Analysis": "bayesmeta.pipeline",
+    "run_analysis": "bayesmeta.pipeline",
+}
+_MODULES = {
+    "priors": "bayesmeta.priors",
     "datasets": "bayesmeta.datasets",
     "classical": "bayesmeta.classical",
     "plots": "bayesmeta.plots",
+    "engines": "bayesmeta.engines",
 }
 
-__all__ = [
-    "ConvergenceWarning",
-    "DataError",
-    "DataWarning",
-    "Diagnostics",
-    "MetaResult",
-    "StudyData",
-    "__version__",
-    "classical",
-    "datasets",
-    "effect_sizes",
-    "fit",
-    "fit_many",
-    "load",
-    "plots",
-    "priors",
-    "read_csv",
-    "study_data",
-]
+__all__ = sorted([*_LAZY, *_MODULES, "__version__"])
 
 if TYPE_CHECKING:  # pragma: no cover
-    from bayesmeta import classical, datasets, plots
+    from bayesmeta import classical, datasets, engines, plots, priors
+    from bayesmeta.data import StudyData, effect_sizes, read_csv, study_data
+    from bayesmeta.diagnostics import ConvergenceWarning, Diagnostics
+    from bayesmeta.errors import DataError, DataWarning, ModelWarning
+    from bayesmeta.fit import fit, fit_many
+    from bayesmeta.pipeline import Analysis, run_analysis
+    from bayesmeta.results import MetaResult, load
+    from bayesmeta.spec import AnalysisSpec, SpecError, load_spec
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        module = importlib.import_module(_LAZY[name])
+    if name in _MODULES:
+        module = importlib.import_module(_MODULES[name])
         globals()[name] = module
         return module
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'bayesmeta' has no attribute {name!r}")
 
 

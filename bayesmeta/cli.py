@@ -1,128 +1,312 @@
-"""The ``bayesmeta`` command.
+"""The ``bayesmeta`` command: parse, build the spec, call :func:`bayesmeta.run_analysis`, print.
 
-Exit codes: 0 success, 1 data or spec error, 2 usage error, 3 convergence failure under
-``--strict``. Errors go to stderr as ``bayesmeta: error: ...``. ``--out DIR`` is written
-to a temporary directory and renamed, so a failed run leaves nothing behind. Heavy
-modules load only inside the commands that need them (``--help`` stays fast).
+Exit codes: 0 success, 1 data or spec error, 2 usage error, 3 failed MCMC diagnostics
+under ``--strict``, 130 interrupted (Ctrl-C). Errors and warnings go to stderr, one line
+each (``bayesmeta: error: ...``, ``bayesmeta: warning: ...``); no traceback reaches the
+user. ``--out DIR`` is checked before fitting and written to a temporary directory that
+is renamed at the end, so a failed or interrupted run leaves nothing behind. Heavy modules
+load only inside the commands that need them (``--help`` imports neither pandas nor scipy).
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
-import shutil
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 __all__ = ["main"]
 
-EXIT_OK, EXIT_DATA, EXIT_USAGE, EXIT_CONVERGENCE = 0, 1, 2, 3
+EXIT_OK, EXIT_DATA, EXIT_USAGE, EXIT_CONVERGENCE, EXIT_INTERRUPT = 0, 1, 2, 3, 130
 
 
 class _Usage(Exception):
     """A usage error found after argument parsing."""
 
 
+class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Show defaults and keep the epilog's layout."""
+
+
+def _spec_type(name: str) -> Any:
+    """An argparse type that applies the spec's own check for option ``name``."""
+
+    def convert(text: str) -> Any:
+        from bayesmeta.spec import _BY_NAME
+
+        f = _BY_NAME[name]
+        number = float if name in ("ci_prob", "control_risk") else int
+        try:
+            value: Any = number(text)
+        except ValueError:
+            kind = "a number" if number is float else "an integer"
+            raise argparse.ArgumentTypeError(f"must be {kind} (got {text!r})") from None
+        checked, err = f.check(value)
+        if err:
+            raise argparse.ArgumentTypeError(err)
+        return checked
+
+    return convert
+
+
+def _mcid_type(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be comma-separated numbers, e.g. 0.2,0.5 or -4,-5 (got {text!r})"
+        ) from None
+    if not values:
+        raise argparse.ArgumentTypeError("needs at least one number")
+    return values
+
+
+def _columns_type(text: str) -> dict[str, str]:
+    out = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        old, eq, new = part.partition("=")
+        if not eq or not old.strip() or not new.strip():
+            raise argparse.ArgumentTypeError(
+                f"must be old=new pairs separated by commas, e.g. trial=study (got {part!r})"
+            )
+        out[old.strip()] = new.strip()
+    return out
+
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model (override the analysis file)")
+    g.add_argument("--measure", help="effect measure for a CSV: MD, SMD, OR, RR, RD, HR, GEN")
+    g.add_argument(
+        "--columns", type=_columns_type, help="rename CSV columns, e.g. trial=study,yr=year"
+    )
+    g.add_argument(
+        "--model",
+        choices=["random", "fixed"],
+        help="random effects, or a fixed (common) effect with tau = 0 (default: random)",
+    )
+    g.add_argument(
+        "--likelihood",
+        choices=["normal", "binomial"],
+        help="normal-normal on effect sizes, or binomial-normal on arm-level events "
+        "(default: normal)",
+    )
+    g.add_argument(
+        "--engine",
+        choices=["auto", "exact", "nuts"],
+        help="exact integration, NUTS, or the best that applies (default: auto)",
+    )
+    g.add_argument(
+        "--mu-prior",
+        help='prior on mu, e.g. "normal(0, 4)" or "flat" (default: '
+        "Normal(0, 4) for ratios and SMD, flat otherwise)",
+    )
+    g.add_argument(
+        "--tau-prior",
+        help='prior on tau, e.g. "halfnormal(0.5)" or '
+        '"turner2015(any; any)" (default: HalfNormal(0.5) for ratios and SMD)',
+    )
+    g.add_argument(
+        "--control-risk",
+        type=_spec_type("control_risk"),
+        help="control risk for implied RR/RD (default: pooled observed)",
+    )
+    g.add_argument(
+        "--ci-prob",
+        type=_spec_type("ci_prob"),
+        help="credible-interval probability (default: 0.95)",
+    )
+    m = p.add_argument_group("MCID")
+    m.add_argument(
+        "--mcid",
+        type=_mcid_type,
+        help="candidate MCIDs, comma-separated, natural "
+        "scale (ratios for OR/RR/HR); negative values allowed: --mcid -4,-5",
+    )
+    m.add_argument(
+        "--direction",
+        choices=["greater", "less"],
+        help="benefit is an effect greater or less than the MCID (default: greater)",
+    )
+    s = p.add_argument_group("sampling (NUTS; the exact engine draws this many too)")
+    s.add_argument(
+        "--seed", type=_spec_type("seed"), help="random seed (default: drawn, then recorded)"
+    )
+    s.add_argument("--draws", type=_spec_type("draws"), help="draws per chain (default: 2000)")
+    s.add_argument("--tune", type=_spec_type("tune"), help="tuning steps (default: 1000)")
+    s.add_argument("--chains", type=_spec_type("chains"), help="chains (default: 4)")
+
+
 def _parser() -> argparse.ArgumentParser:
     from bayesmeta import __version__
+    from bayesmeta.shapes import describe
 
     p = argparse.ArgumentParser(
         prog="bayesmeta",
         description="Bayesian meta-analysis: posterior effects, heterogeneity, prediction and "
         "MCID probabilities.",
+        epilog="Exit codes: 0 ok, 1 data or analysis-file error, 2 usage error, 3 failed MCMC "
+        "diagnostics (--strict), 130 interrupted.",
     )
     p.add_argument("--version", action="version", version=f"bayesmeta {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    f = sub.add_parser("fit", help="fit an analysis file (TOML) or a CSV of trial data")
+    f = sub.add_parser(
+        "fit",
+        help="fit an analysis file (TOML) or a CSV of trial data",
+        description="Fit an analysis file (models/*.toml; see docs/analysis-files.md) or a "
+        "CSV of trial data. Options override the file.",
+        epilog=describe(),
+        formatter_class=_Formatter,
+    )
     f.add_argument("source", help="analysis file (.toml) or CSV of trial data")
-    f.add_argument("--measure", help="effect measure for a CSV: MD, SMD, OR, RR, RD, HR, GEN")
-    f.add_argument("--model", choices=["random", "fixed"])
-    f.add_argument("--likelihood", choices=["normal", "binomial"])
-    f.add_argument("--engine", choices=["auto", "exact", "nuts"])
-    f.add_argument("--mu-prior", help='e.g. "normal(0, 4)" or "flat"')
-    f.add_argument("--tau-prior", help='e.g. "halfnormal(0.5)" or "turner2015(any; any)"')
-    f.add_argument(
-        "--mcid", help="candidate MCIDs, comma-separated, natural scale (ratios for OR/RR/HR)"
-    )
-    f.add_argument("--direction", choices=["greater", "less"])
-    f.add_argument("--seed", type=int)
-    f.add_argument("--draws", type=int)
-    f.add_argument("--tune", type=int)
-    f.add_argument("--chains", type=int)
-    f.add_argument(
+    _add_model_options(f)
+    o = f.add_argument_group("output")
+    o.add_argument(
         "--out",
-        help="write summary.csv, mcid.csv, posterior.nc, diagnostics.json, "
-        "provenance.json, plots and report.md to this directory",
+        help="write summary.csv, studies.csv, mcid.csv, classical.csv, posterior.nc, "
+        "diagnostics.json, provenance.json, plots and report.md to this directory",
     )
-    f.add_argument("--force", action="store_true", help="replace an existing --out directory")
-    f.add_argument("--format", choices=["table", "json"], default="table")
-    f.add_argument(
+    o.add_argument("--force", action="store_true", help="replace an existing --out directory")
+    o.add_argument(
+        "--format", choices=["table", "json"], default="table", help="what to print on stdout"
+    )
+    o.add_argument(
         "--strict", action="store_true", help="exit with status 3 when MCMC diagnostics fail"
     )
 
-    e = sub.add_parser("effects", help="per-study effect sizes (as metafor's escalc)")
+    e = sub.add_parser(
+        "effects",
+        help="per-study effect sizes (as metafor's escalc)",
+        description="Per-study effect sizes yi, vi, sei (as R metafor's escalc).",
+        epilog=describe(),
+        formatter_class=_Formatter,
+    )
     e.add_argument("source", help="CSV of trial data")
-    e.add_argument("--measure", required=True)
-    e.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    e.add_argument("--measure", required=True, help="MD, SMD, OR, RR, RD, HR or GEN")
+    e.add_argument("--columns", type=_columns_type, help="rename columns, e.g. trial=study")
+    e.add_argument(
+        "--format", choices=["table", "json", "csv"], default="table", help="output format"
+    )
 
-    pr = sub.add_parser("priors", help="list or show priors")
+    pr = sub.add_parser("priors", help="list or show priors", formatter_class=_Formatter)
     prs = pr.add_subparsers(dest="action", metavar="ACTION")
     prs.add_parser("list", help="prior families and empirical priors")
     show = prs.add_parser("show", help="details of a prior or an empirical prior's categories")
     show.add_argument("name", help='e.g. turner2015, rhodes2015, "halfnormal(0.5)"')
 
-    v = sub.add_parser("validate", help="check an analysis file or a CSV without fitting")
-    v.add_argument("source")
+    v = sub.add_parser(
+        "validate",
+        help="check an analysis file or a CSV without fitting",
+        epilog=describe(),
+        formatter_class=_Formatter,
+    )
+    v.add_argument("source", help="analysis file (.toml) or CSV")
     v.add_argument("--measure", help="measure for a CSV")
+    v.add_argument("--columns", type=_columns_type, help="rename columns, e.g. trial=study")
 
-    d = sub.add_parser("datasets", help="bundled myositis datasets")
+    d = sub.add_parser("datasets", help="bundled myositis datasets", formatter_class=_Formatter)
     ds = d.add_subparsers(dest="action", metavar="ACTION")
-    ds.add_parser("list")
-    dshow = ds.add_parser("show")
+    ds.add_parser("list", help="list the datasets")
+    dshow = ds.add_parser("show", help="a dataset with its provenance")
     dshow.add_argument("name")
 
-    m = sub.add_parser("mcid", help="registry of candidate MCIDs")
+    m = sub.add_parser("mcid", help="registry of candidate MCIDs", formatter_class=_Formatter)
     ms = m.add_subparsers(dest="action", metavar="ACTION")
-    ms.add_parser("list")
+    ms.add_parser("list", help="list the registry")
     return p
+
+
+def _join_negative_values(argv: list[str]) -> list[str]:
+    """``--mcid -4,-5`` -> ``--mcid=-4,-5`` (argparse would read -4,-5 as an option)."""
+    out: list[str] = []
+    it = iter(range(len(argv)))
+    for i in it:
+        a = argv[i]
+        if a in ("--mcid", "--mu-prior", "--tau-prior", "--baseline-prior") and i + 1 < len(argv):
+            out.append(f"{a}={argv[i + 1]}")
+            next(it, None)
+        else:
+            out.append(a)
+    return out
+
+
+def _showwarning(
+    message: Any, category: Any, filename: str, lineno: int, *a: Any, **k: Any
+) -> None:
+    text = " ".join(str(message).split())
+    print(f"bayesmeta: warning: {text}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(args_list)
+    except KeyboardInterrupt:
+        print("bayesmeta: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPT
+    except BrokenPipeError:
+        # the reader went away (e.g. `| head -1`): stop quietly
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return EXIT_OK
+
+
+def _main(argv: list[str]) -> int:
     parser = _parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(_join_negative_values(argv))
     except SystemExit as exc:  # argparse: 0 for --help/--version, 2 for usage errors
         return int(exc.code or 0)
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    args.argv = list(sys.argv[1:] if argv is None else argv)
-    from bayesmeta.data import DataError
-    from bayesmeta.priors import PriorError
-
+    args.argv = argv
+    old_show = warnings.showwarning
+    warnings.showwarning = _showwarning
     try:
-        return {
-            "fit": _cmd_fit,
-            "effects": _cmd_effects,
-            "priors": _cmd_priors,
-            "validate": _cmd_validate,
-            "datasets": _cmd_datasets,
-            "mcid": _cmd_mcid,
-        }[args.command](args)
-    except _Usage as exc:
+        return _dispatch(args)
+    finally:
+        warnings.showwarning = old_show
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from bayesmeta.errors import DataError
+    from bayesmeta.pipeline import OutputError
+    from bayesmeta.spec import SpecError
+
+    commands = {
+        "fit": _cmd_fit,
+        "effects": _cmd_effects,
+        "priors": _cmd_priors,
+        "validate": _cmd_validate,
+        "datasets": _cmd_datasets,
+        "mcid": _cmd_mcid,
+    }
+    try:
+        return commands[args.command](args)
+    except (_Usage, OutputError) as exc:
         print(f"bayesmeta: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (DataError, PriorError, ValueError, KeyError) as exc:
-        msg = exc.args[0] if isinstance(exc, KeyError) else str(exc)
-        print(f"bayesmeta: error: {msg}", file=sys.stderr)
+    except SpecError as exc:
+        print(f"bayesmeta: error: {_one_line(exc)}", file=sys.stderr)
+        flags = {k for k, _ in exc.problems} & set(getattr(args, "overridden", ()))
+        return EXIT_USAGE if flags else EXIT_DATA
+    except (DataError, ValueError, KeyError, OSError, OverflowError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        print(f"bayesmeta: error: {_one_line(msg)}", file=sys.stderr)
         return EXIT_DATA
+
+
+def _one_line(exc: Any) -> str:
+    lines = str(exc).splitlines()
+    return lines[0] if len(lines) == 1 else "\n  " + "\n  ".join(lines)
 
 
 # -- fit -------------------------------------------------------------------------------------
@@ -130,165 +314,84 @@ def _is_spec(source: str) -> bool:
     return source.lower().endswith(".toml")
 
 
-def _build(args: argparse.Namespace) -> tuple[Any, dict[str, Any], Any]:
-    """Return (StudyData, fit kwargs, Spec or None) from a spec or a CSV plus options."""
-    from bayesmeta.data import read_csv
-    from bayesmeta.spec import load_spec
+_FLAG_FIELDS = {
+    "measure": "measure",
+    "columns": "columns",
+    "model": "effects",
+    "likelihood": "likelihood",
+    "engine": "engine",
+    "mu_prior": "mu_prior",
+    "tau_prior": "tau_prior",
+    "baseline_prior": "baseline_prior",
+    "control_risk": "control_risk",
+    "ci_prob": "ci_prob",
+    "mcid": "mcid",
+    "direction": "mcid_direction",
+    "seed": "seed",
+    "draws": "draws",
+    "tune": "tune",
+    "chains": "chains",
+}
 
-    overrides: dict[str, Any] = {}
-    for opt, key in (
-        ("model", "model"),
-        ("likelihood", "likelihood"),
-        ("engine", "engine"),
-        ("mu_prior", "mu_prior"),
-        ("tau_prior", "tau_prior"),
-        ("seed", "seed"),
-        ("draws", "draws"),
-        ("tune", "tune"),
-        ("chains", "chains"),
-    ):
-        value = getattr(args, opt, None)
-        if value is not None:
-            overrides[key] = value
+
+def _build_spec(args: argparse.Namespace) -> Any:
+    """The analysis spec from the source (file or CSV) and the flags."""
+    from bayesmeta.spec import AnalysisSpec
+
+    overrides = {
+        field: getattr(args, flag)
+        for flag, field in _FLAG_FIELDS.items()
+        if getattr(args, flag, None) is not None
+    }
+    if getattr(args, "mcid", None) is not None:
+        overrides["mcid_labels"] = None  # the file's labels belong to the file's values
+    args.overridden = set(overrides)
+    src = Path(args.source)
+    if src.is_dir():
+        raise _Usage(f"{src} is a directory; give an analysis file (.toml) or a CSV file")
     if _is_spec(args.source):
-        spec = load_spec(args.source)
-        if args.measure and args.measure.upper() != spec.measure.upper():
+        spec = AnalysisSpec.from_toml(src)
+        if "measure" in overrides and overrides["measure"].upper() != spec.measure:
             raise _Usage(
-                f"--measure {args.measure} contradicts data.measure = "
+                f"--measure {overrides['measure']} contradicts data.measure = "
                 f"{spec.measure!r} in {args.source}"
             )
-        sd = spec.load_data()
-        kw = spec.fit_kwargs()
-        kw.update(overrides)
-        if kw.get("model") == "fixed":
-            kw.pop("tau_prior", None)
-        return sd, kw, spec
-    if not args.measure:
-        raise _Usage("--measure is required when fitting a CSV (e.g. --measure SMD)")
-    return read_csv(args.source, args.measure), overrides, None
-
-
-def _parse_mcid(text: str | None) -> list[float]:
-    if not text:
-        return []
-    try:
-        return [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise _Usage(f"--mcid must be comma-separated numbers, got {text!r}") from None
+        return spec.replace(origin="cli", **overrides)
+    if "measure" not in overrides:
+        raise _Usage("--measure is required for a CSV (e.g. --measure SMD)")
+    if not src.exists():
+        raise _Usage(f"{src}: no such file")
+    return AnalysisSpec.from_kwargs(path=src, title="").replace(origin="cli", **overrides)
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
-    import bayesmeta
-    from bayesmeta.diagnostics import ConvergenceWarning
+    from bayesmeta.pipeline import check_out_dir, run_analysis
 
-    sd, kw, spec = _build(args)
-    thresholds = _parse_mcid(args.mcid) or (spec.mcid if spec else [])
-    labels = spec.mcid_labels if (spec and not args.mcid) else None
-    direction = args.direction or (spec.direction if spec else "greater")
-    scale = spec.scale if spec else "natural"
+    spec = _build_spec(args)
+    if not args.out and spec.progressbar is False and sys.stderr.isatty():
+        spec = spec.replace(progressbar=True)
     out_dir = Path(args.out) if args.out else None
-    if out_dir and out_dir.exists() and any(out_dir.iterdir()) and not args.force:
-        raise _Usage(f"--out {out_dir} exists and is not empty (use --force to replace it)")
-    kw.setdefault("progressbar", sys.stdout.isatty())
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConvergenceWarning)
-        result = bayesmeta.fit(sd, **kw)
-    for w in caught:
-        print(f"bayesmeta: warning: {w.message}", file=sys.stderr)
-    result.provenance["command"] = " ".join(["bayesmeta", *args.argv])
-    if spec is not None:
-        result.provenance["spec"] = str(spec.path)
-        result.provenance["spec_sha256"] = hashlib.sha256(spec.path.read_bytes()).hexdigest()
-    mcid = result.prob_exceeds(thresholds, direction=direction, scale=scale) if thresholds else None
-    if mcid is not None and labels:
-        mcid.insert(1, "label", labels)
-    classical = _classical(result)
-    sens = None
-    if spec is not None and spec.sensitivity:
-        from bayesmeta.sensitivity import prior_sensitivity
-
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", ConvergenceWarning)
-            sens = prior_sensitivity(result, spec.sensitivity, thresholds, direction, scale)
-        for w in caught:
-            print(f"bayesmeta: warning (sensitivity fit): {w.message}", file=sys.stderr)
+    if out_dir is not None:
+        check_out_dir(out_dir, force=args.force)
+    analysis = run_analysis(spec)
+    analysis.result.provenance["command"] = " ".join(["bayesmeta", *args.argv])
     if args.format == "json":
-        payload = _json_payload(result, mcid, classical)
-        payload["sensitivity"] = None if sens is None else json.loads(sens.to_json(orient="index"))
-        print(json.dumps(payload, indent=2, sort_keys=True, default=_jsonable))
+        text = json.dumps(analysis.to_json(), indent=2, sort_keys=True, default=_jsonable)
     else:
-        print(_text_report(result, mcid, classical, spec, sens))
-    if out_dir:
-        _write_outputs(
-            out_dir,
-            result,
-            mcid,
-            classical,
-            spec,
-            thresholds,
-            labels,
-            direction,
-            force=args.force,
-            sensitivity=sens,
-        )
-        print(f"\nWrote {out_dir}/", file=sys.stderr)
-    if args.strict and not result.diagnostics.ok:
+        text = analysis.text()
+    if out_dir is not None:
+        analysis.write(out_dir, force=args.force)
+    print(text)
+    if out_dir is not None:
+        print(f"Wrote {out_dir}/", file=sys.stderr)
+    diag = analysis.result.diagnostics
+    if args.strict and not diag.ok:
         print(
-            "bayesmeta: error: MCMC diagnostics failed (--strict): "
-            + "; ".join(result.diagnostics.problems),
+            "bayesmeta: error: MCMC diagnostics failed (--strict): " + "; ".join(diag.problems),
             file=sys.stderr,
         )
         return EXIT_CONVERGENCE
     return EXIT_OK
-
-
-def _classical(result: Any) -> Any:
-    from bayesmeta.classical import classical_table
-
-    try:
-        return classical_table(result.data)
-    except ValueError:
-        return None
-
-
-def _text_report(result: Any, mcid: Any, classical: Any, spec: Any, sens: Any = None) -> str:
-    from bayesmeta.report import mcid_text, plain_language
-
-    parts = []
-    if spec is not None:
-        parts.append(f"== {spec.title} ==")
-    parts.append(str(result))
-    if classical is not None:
-        parts.append("\nClassical estimates (as a review would report them):")
-        parts.append(classical.to_string(float_format=lambda x: f"{x:.3f}"))
-    if mcid is not None:
-        parts.append("\n" + mcid_text(result, mcid))
-        for sentence in plain_language(result, mcid, spec):
-            parts.append("  " + sentence)
-    if sens is not None:
-        parts.append("\nPrior sensitivity (median and 95% CrI of mu; 95% prediction interval):")
-        parts.append(sens.to_string(float_format=lambda x: f"{x:.3f}"))
-    return "\n".join(parts)
-
-
-def _json_payload(result: Any, mcid: Any, classical: Any) -> dict[str, Any]:
-    s = result.summary(scale="natural" if result.is_ratio else "analysis")
-    return {
-        "model": result.describe_model(),
-        "measure": result.measure,
-        "k": result.k,
-        "priors": {
-            "mu": repr(result.mu_prior),
-            "tau": None if result.tau_prior is None else repr(result.tau_prior),
-        },
-        "ci": "95% equal-tailed",
-        "scale": "natural" if result.is_ratio else "analysis",
-        "summary": json.loads(s.to_json(orient="index")),
-        "mcid": None if mcid is None else json.loads(mcid.to_json(orient="records")),
-        "classical": None if classical is None else json.loads(classical.to_json(orient="index")),
-        "diagnostics": result.diagnostics.to_dict(),
-        "provenance": result.provenance,
-    }
 
 
 def _jsonable(obj: Any) -> Any:
@@ -301,95 +404,18 @@ def _jsonable(obj: Any) -> Any:
     return str(obj)
 
 
-def _write_outputs(
-    out_dir: Path,
-    result: Any,
-    mcid: Any,
-    classical: Any,
-    spec: Any,
-    thresholds: list[float],
-    labels: list[str] | None,
-    direction: str,
-    *,
-    force: bool,
-    sensitivity: Any = None,
-) -> None:
-    os.environ.setdefault("MPLBACKEND", "Agg")
-    from bayesmeta import plots
-    from bayesmeta.report import markdown_report
-
-    parent = out_dir.resolve().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{out_dir.name}.tmp-"))
-    try:
-        s = result.summary(scale="natural" if result.is_ratio else "analysis")
-        s.to_csv(tmp / "summary.csv", float_format="%.10g")
-        if mcid is not None:
-            mcid.to_csv(tmp / "mcid.csv", index=False, float_format="%.10g")
-        else:
-            (tmp / "mcid.csv").write_text("threshold,p_mu,p_new,mcse,mcse_new\n")
-        result.save(tmp / "posterior.nc")
-        (tmp / "diagnostics.json").write_text(
-            json.dumps(result.diagnostics.to_dict(), indent=2, sort_keys=True, default=_jsonable)
-            + "\n"
-        )
-        prov = dict(result.provenance)
-        prov.update(
-            {
-                "priors": {
-                    "mu": result.mu_prior.to_dict(),
-                    "tau": None if result.tau_prior is None else result.tau_prior.to_dict(),
-                },
-                "settings": result.settings,
-                "model": result.model,
-                "likelihood": result.likelihood,
-                "engine": result.engine,
-                "measure": result.measure,
-            }
-        )
-        (tmp / "provenance.json").write_text(
-            json.dumps(prov, indent=2, sort_keys=True, default=_jsonable) + "\n"
-        )
-        import matplotlib.pyplot as plt
-
-        nat = thresholds if (spec is None or spec.scale == "natural") else None
-        fig = plots.forest(result, mcid=nat)
-        fig.savefig(tmp / "forest.png", dpi=120)
-        plt.close(fig)
-        fig = plots.mcid_curve(result, candidates=nat, direction=direction, labels=labels)
-        fig.savefig(tmp / "mcid.png", dpi=120)
-        plt.close(fig)
-        figures = ["forest.png", "mcid.png"]
-        if not result.fixed:
-            fig = plots.tau_posterior(result)
-            fig.savefig(tmp / "tau.png", dpi=120)
-            plt.close(fig)
-            figures.append("tau.png")
-        if sensitivity is not None:
-            sensitivity.to_csv(tmp / "sensitivity.csv", float_format="%.10g")
-        (tmp / "report.md").write_text(
-            markdown_report(result, mcid, classical, spec, figures, sensitivity)
-        )
-        if out_dir.exists():
-            if not force:
-                raise _Usage(f"--out {out_dir} exists (use --force to replace it)")
-            old = out_dir.with_name(f".{out_dir.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            out_dir.rename(old)
-            tmp.rename(out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
 # -- other commands --------------------------------------------------------------------------
-def _cmd_effects(args: argparse.Namespace) -> int:
+def _read(args: argparse.Namespace) -> Any:
     from bayesmeta.data import read_csv
 
-    eff = read_csv(args.source, args.measure).effects
+    src = Path(args.source)
+    if src.is_dir():
+        raise _Usage(f"{src} is a directory; give a CSV file")
+    return read_csv(src, args.measure, columns=args.columns)
+
+
+def _cmd_effects(args: argparse.Namespace) -> int:
+    eff = _read(args).effects
     if args.format == "json":
         print(eff.to_json(orient="records", indent=2))
     elif args.format == "csv":
@@ -400,14 +426,15 @@ def _cmd_effects(args: argparse.Namespace) -> int:
 
 
 def _cmd_priors(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from bayesmeta import priors as P
 
     if args.action in (None, "list"):
         print("Prior families (PyMC names; parameters):")
         for cls in P.DISTRIBUTIONS.values():
-            import dataclasses
-
-            names = [f.name for f in dataclasses.fields(cls) if f.name != "note"]
+            names = [f.name for f in dataclasses.fields(cls) if f.name not in ("note",)]
+            names = [n for n in names if not n.startswith("_") and n != "intended_measure"]
             print(f"  {cls.__name__}({', '.join(names)})")
         print("Empirical heterogeneity priors (on tau; see `bayesmeta priors show NAME`):")
         print(
@@ -429,25 +456,28 @@ def _cmd_priors(args: argparse.Namespace) -> int:
         return EXIT_OK
     prior = P.parse(name)
     print(repr(prior))
-    if not isinstance(prior, P.Flat):
+    if getattr(prior, "proper", True) and not isinstance(prior, P.Flat):
         q = prior.ppf([0.025, 0.5, 0.975])
         print(f"  2.5%, 50%, 97.5% quantiles: {q[0]:.4g}, {q[1]:.4g}, {q[2]:.4g}")
     return EXIT_OK
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from bayesmeta.data import read_csv
-    from bayesmeta.spec import load_spec
+    from bayesmeta.spec import AnalysisSpec
 
     if _is_spec(args.source):
-        spec = load_spec(args.source)
+        spec = AnalysisSpec.from_toml(args.source)
         sd = spec.load_data()
         print(f"{args.source}: OK ({spec.title}; k = {sd.k}, measure {sd.measure})")
     else:
         if not args.measure:
             raise _Usage("--measure is required to validate a CSV")
-        sd = read_csv(args.source, args.measure)
-        print(f"{args.source}: OK (k = {sd.k}, {sd.kind} data, measure {sd.measure})")
+        sd = _read(args)
+        extra = ""
+        cov = getattr(sd, "covariates", None)
+        if cov is not None and len(cov.columns):
+            extra = f"; covariates: {', '.join(map(str, cov.columns))}"
+        print(f"{args.source}: OK (k = {sd.k}, {sd.kind} data, measure {sd.measure}{extra})")
     return EXIT_OK
 
 

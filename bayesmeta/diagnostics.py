@@ -37,7 +37,8 @@ class Diagnostics:
 
     Attributes
     ----------
-    engine : {"nuts", "exact"}
+    engine : {"mcmc", "exact"}
+        ``mcmc`` for sampled posteriors; ``exact`` for deterministic engines.
     ok : bool
         True when every check passed (always True for the exact engine: no MCMC).
     table : pandas.DataFrame
@@ -116,7 +117,7 @@ class Diagnostics:
             & (table["ess_tail"] >= ess_min)
         )
         return cls(
-            engine="nuts",
+            engine="mcmc",
             ok=not problems,
             table=table,
             n_divergent=n_div,
@@ -129,23 +130,29 @@ class Diagnostics:
 
     @staticmethod
     def _param_table(dt: Any, var_names: list[str]) -> pd.DataFrame:
+        """R-hat, bulk and tail ESS per parameter, from ``arviz_stats.summary``."""
         import arviz_stats as azs
 
-        post = dt["posterior"].to_dataset()[var_names]
-        rhat = azs.rhat(post)
-        bulk = azs.ess(post, method="bulk")
-        tail = azs.ess(post, method="tail")
-        rows = {}
-        for name in var_names:
-            r, b, t = (np.atleast_1d(np.asarray(x[name])) for x in (rhat, bulk, tail))
-            if post[name].ndim > 2:
-                labels = [f"{name}[{s}]" for s in post[name].coords["study"].values]
-            else:
-                labels = [name]
-            for lab, ri, bi, ti in zip(labels, r, b, t, strict=True):
-                rows[lab] = (float(ri), float(bi), float(ti))
-        return pd.DataFrame.from_dict(
-            rows, orient="index", columns=["r_hat", "ess_bulk", "ess_tail"]
+        table = azs.summary(dt, var_names=var_names, kind="diagnostics", round_to="none")
+        return table[["r_hat", "ess_bulk", "ess_tail"]].astype(float)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], table: dict[str, Any] | None = None) -> Diagnostics:
+        """Inverse of :meth:`to_dict` (used when loading a saved result)."""
+        params = d.get("parameters", {})
+        frame = pd.DataFrame.from_dict(params, orient="index")
+        if frame.empty:
+            frame = pd.DataFrame(columns=["r_hat", "ess_bulk", "ess_tail", "ok"])
+        return cls(
+            engine=d["engine"],
+            ok=bool(d["ok"]),
+            table=frame,
+            n_divergent=int(d.get("n_divergent", 0)),
+            n_draws=int(d.get("n_draws", 0)),
+            n_max_treedepth=int(d.get("n_max_treedepth", 0)),
+            bfmi=tuple(d.get("bfmi", ())),
+            problems=tuple(d.get("problems", ())),
+            thresholds=dict(d.get("thresholds", {})),
         )
 
     def summary_line(self) -> str:

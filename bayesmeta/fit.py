@@ -1,4 +1,8 @@
-"""fit(): data + priors + engine -> MetaResult; fit_many(): many analyses at once.
+"""fit(): data + spec -> MetaResult; fit_many(): many analyses at once.
+
+Both build an :class:`~bayesmeta.spec.AnalysisSpec` (the one place options are checked),
+resolve it against the data (default priors, the engine, the seed), and hand it to
+:mod:`bayesmeta.engines`.
 
 Default priors, with their reasons (printed with every result):
 
@@ -12,7 +16,7 @@ Default priors, with their reasons (printed with every result):
   absurd values); for MD from arm-level data ``HalfNormal(0.5 * s)`` with ``s`` the
   pooled within-arm SD, i.e. the same prior on the SMD scale; for RD ``HalfNormal(0.2)``.
   MD from reported estimates and GEN have no natural scale: a random-effects fit needs an
-  explicit ``tau_prior``.
+  explicit ``tau_prior`` (then mu defaults to flat).
 * binomial-normal baselines ``alpha_i``: ``Normal(0, 10)`` (vague on the log-odds scale).
 
 References
@@ -37,82 +41,141 @@ import numpy as np
 import pandas as pd
 
 from bayesmeta import priors as P
-from bayesmeta.data import DataError, StudyData, study_data
-from bayesmeta.diagnostics import ConvergenceWarning, Diagnostics
-from bayesmeta.exact import integrate
-from bayesmeta.results import DrawsBackend, ExactBackend, MetaResult
+from bayesmeta.data import StudyData
+from bayesmeta.errors import DataError, ModelWarning
+from bayesmeta.results import MetaResult
+from bayesmeta.spec import AnalysisSpec, SpecError, _copy
 
-__all__ = ["default_priors", "fit", "fit_many"]
+__all__ = ["default_priors", "fit", "fit_many", "fit_spec", "resolve"]
 
 Model = Literal["random", "fixed"]
 Likelihood = Literal["normal", "binomial"]
 Engine = Literal["auto", "exact", "nuts"]
 PriorLike = P.Prior | str | dict[str, Any] | None
 
-
-def _as_prior(p: PriorLike, what: str) -> P.Prior | None:
-    if p is None or isinstance(p, P.Prior):
-        return p
-    if isinstance(p, str):
-        return P.parse(p)
-    if isinstance(p, dict):
-        return P.from_dict(p)
-    raise P.PriorError(
-        f"{what} must be a bayesmeta prior, a string such as "
-        f"'halfnormal(0.5)' or a dict, got {type(p).__name__}"
-    )
+#: What each empirical prior was made for (the measure of its source table).
+_INTENDED = {"turner2015": ("OR", "log odds ratios"), "rhodes2015": ("SMD", "SMDs")}
 
 
-def default_priors(
-    sd: StudyData, model: str = "random", likelihood: str = "normal"
-) -> tuple[P.Prior, P.Prior | None, dict[str, str]]:
-    """Default priors on mu and tau for these data, and the reason for each.
+def default_mu_prior(sd: StudyData, likelihood: str = "normal") -> tuple[P.Prior, str]:
+    """Default prior on mu for these data, and the reason."""
+    if sd.measure in ("OR", "RR", "HR", "SMD") or likelihood == "binomial":
+        return P.Normal(0.0, 4.0), "default: weakly informative on the log-ratio/SMD scale"
+    return P.Flat(), f"default: flat, as R bayesmeta (no natural scale for {sd.measure})"
+
+
+def default_tau_prior(sd: StudyData, likelihood: str = "normal") -> tuple[P.Prior, str]:
+    """Default prior on tau for these data, and the reason.
 
     Raises
     ------
-    PriorError
-        When no default tau prior exists (MD from reported estimates, GEN).
+    SpecError
+        When no default exists (MD from reported estimates, GEN).
     """
     m = sd.measure
-    notes: dict[str, str] = {}
     if m in ("OR", "RR", "HR", "SMD") or likelihood == "binomial":
-        mu: P.Prior = P.Normal(0.0, 4.0)
-        notes["mu"] = "default: weakly informative on the log-ratio/SMD scale"
-    else:
-        mu = P.Flat()
-        notes["mu"] = f"default: flat, as R bayesmeta (no natural scale for {m})"
-    if model == "fixed":
-        return mu, None, notes
-    if m in ("OR", "RR", "HR", "SMD") or likelihood == "binomial":
-        tau: P.Prior = P.HalfNormal(0.5)
-        notes["tau"] = "default for log ratios and SMD (Röver et al. 2021)"
-    elif m == "MD" and sd.kind == "continuous":
+        return P.HalfNormal(0.5), "default for log ratios and SMD (Röver et al. 2021)"
+    if m == "MD" and sd.kind == "continuous":
         t = sd.table
         dof = (t["n_t"] - 1).sum() + (t["n_c"] - 1).sum()
         s = math.sqrt(
             (((t["n_t"] - 1) * t["sd_t"] ** 2).sum() + ((t["n_c"] - 1) * t["sd_c"] ** 2).sum())
             / max(dof, 1)
         )
-        tau = P.HalfNormal(float(f"{0.5 * s:.4g}"))
-        notes["tau"] = (
+        return P.HalfNormal(float(f"{0.5 * s:.4g}")), (
             f"default: HalfNormal(0.5) on the SMD scale, times the pooled within-arm SD {s:.4g}"
         )
-    elif m == "RD":
-        tau = P.HalfNormal(0.2)
-        notes["tau"] = "default for risk differences"
-    else:
-        raise P.PriorError(
-            f"no default prior on tau for measure {m} from reported estimates: its scale is "
-            "unknown to bayesmeta. Give tau_prior=..., e.g. 'halfnormal(s)' with s about half "
-            "the outcome's between-patient SD"
+    if m == "RD":
+        return P.HalfNormal(0.2), "default for risk differences"
+    raise SpecError(
+        f"no default prior on tau for measure {m} from reported estimates: its scale is "
+        "unknown to bayesmeta. Give tau_prior=... (--tau-prior, [priors] tau), e.g. "
+        "'halfnormal(s)' with s about half the outcome's between-patient SD",
+        [("tau_prior", "has no default for this measure")],
+    )
+
+
+def default_priors(
+    sd: StudyData, model: str = "random", likelihood: str = "normal"
+) -> tuple[P.Prior, P.Prior | None, dict[str, str]]:
+    """Default priors on mu and tau for these data, and the reason for each."""
+    mu, mu_note = default_mu_prior(sd, likelihood)
+    if model == "fixed":
+        return mu, None, {"mu": mu_note}
+    tau, tau_note = default_tau_prior(sd, likelihood)
+    return mu, tau, {"mu": mu_note, "tau": tau_note}
+
+
+def resolve(spec: AnalysisSpec, sd: StudyData) -> tuple[AnalysisSpec, dict[str, str]]:
+    """Check ``spec`` against the data and fill in what it leaves open.
+
+    Default priors (with their reasons), the engine for ``engine="auto"`` and a seed when
+    none is given. Warns (:class:`bayesmeta.errors.ModelWarning`) about choices that are
+    valid but deserve a second look.
+
+    Returns
+    -------
+    (AnalysisSpec, dict)
+        The resolved spec and the reason for each default prior.
+    """
+    from bayesmeta import engines
+
+    if spec.measure is not None and sd.measure != spec.measure:
+        raise SpecError(
+            f"{spec.key('measure')} is {spec.measure} but the data were prepared as {sd.measure}"
         )
-    return mu, tau, notes
+    if spec.likelihood == "binomial" and sd.kind != "binary":
+        raise SpecError(
+            f"{spec.key('likelihood')} binomial needs arm-level binary data (columns study, "
+            f"events_t, n_t, events_c, n_c); these data are {sd.kind}",
+            [("likelihood", "needs binary data")],
+        )
+    notes: dict[str, str] = {}
+    changes: dict[str, Any] = {"measure": sd.measure}
+    mu_p, tau_p = spec.mu_prior, spec.tau_prior
+    if mu_p is None:
+        if spec.tau_prior is not None and sd.measure in ("MD", "GEN", "RD"):
+            mu_p, notes["mu"] = P.Flat(), "default: flat, as R bayesmeta"
+        else:
+            mu_p, notes["mu"] = default_mu_prior(sd, spec.likelihood)
+        changes["mu_prior"] = mu_p
+    if tau_p is None and not spec.fixed:
+        tau_p, notes["tau"] = default_tau_prior(sd, spec.likelihood)
+        changes["tau_prior"] = tau_p
+    if spec.likelihood == "binomial" and spec.baseline_prior is None:
+        changes["baseline_prior"] = P.Normal(0.0, 10.0)
+        notes["baseline"] = "default: vague on the log-odds scale"
+    if spec.seed is None:
+        changes["seed"] = int(np.random.SeedSequence().generate_state(1)[0])
+    for prior in [tau_p, *spec.sensitivity]:
+        _warn_intended(prior, sd.measure, spec)
+    if not spec.fixed and sd.k == 1:
+        warnings.warn(
+            "random effects with k = 1: the data say nothing about heterogeneity, so tau, "
+            "I^2 and the prediction for a new study come from the prior on tau",
+            ModelWarning,
+            stacklevel=3,
+        )
+    resolved = _copy(spec, **changes)
+    resolved = _copy(resolved, engine=engines.choose(resolved, sd))
+    return resolved, notes
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+def _warn_intended(prior: Any, measure: str, spec: AnalysisSpec) -> None:
+    intended = getattr(prior, "intended_measure", None)
+    if intended is None:
+        note = getattr(prior, "note", "") or ""
+        for key, (m, _) in _INTENDED.items():
+            if note.lower().startswith(key[:-4]):
+                intended = m
+    if intended and intended != measure:
+        what = dict(_INTENDED.values()).get(intended, intended)
+        warnings.warn(
+            f"the prior on tau {prior!r} was derived for {what} ({intended}), but this "
+            f"analysis uses {measure}: its scale may not fit",
+            ModelWarning,
+            stacklevel=4,
+        )
 
 
 @cache
@@ -127,6 +190,30 @@ def _versions(engine: str) -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:  # pragma: no cover
             out[p] = "not installed"
     return out
+
+
+def fit_spec(spec: AnalysisSpec, data: StudyData | None = None) -> MetaResult:
+    """Fit an :class:`AnalysisSpec` (its data, or ``data`` when given)."""
+    from bayesmeta import engines
+
+    sd = spec.load_data() if data is None else data
+    resolved, notes = resolve(spec, sd)
+    posterior, diagnostics = engines.run(resolved, sd)
+    provenance = {
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "versions": dict(_versions(resolved.engine)),
+        "data_sha256": sd.sha256(),
+        "data_source": sd.source,
+        "prior_notes": notes,
+        "engine_requested": spec.engine,
+        "spec": resolved.to_dict(),
+    }
+    if spec.source is not None:
+        provenance["spec_file"] = str(spec.source)
+        provenance["spec_sha256"] = spec.sha256()
+    return MetaResult(
+        spec=resolved, data=sd, posterior=posterior, diagnostics=diagnostics, provenance=provenance
+    )
 
 
 def fit(
@@ -147,6 +234,7 @@ def fit(
     control_risk: float | None = None,
     progressbar: bool = False,
     columns: dict[str, str] | None = None,
+    ci_prob: float = 0.95,
 ) -> MetaResult:
     r"""Fit a Bayesian meta-analysis.
 
@@ -167,17 +255,16 @@ def fit(
         see :func:`default_priors`. Strings such as ``"halfnormal(0.5)"`` or
         ``"turner2015(adverse events; pharmacological vs. placebo)"`` are parsed.
     engine : {"auto", "exact", "nuts"}
-        ``exact``: numerical integration (normal-normal model, Normal or Flat prior on
-        mu). ``nuts``: MCMC with nutpie. ``auto`` takes ``exact`` wherever it applies.
+        ``exact``: numerical integration. ``nuts``: MCMC with nutpie. ``auto`` takes a
+        deterministic engine wherever one applies.
     draws, tune, chains : int
-        MCMC settings (for the exact engine: the number of independent draws stored in
-        :attr:`MetaResult.idata` is ``draws * chains``).
+        MCMC settings (for deterministic engines: the number of independent draws stored
+        in :attr:`MetaResult.idata` is ``draws * chains``).
     seed : int, optional
         Random seed; the same seed gives identical numbers. A seed is drawn and recorded
         when none is given.
     target_accept : float, default 0.95
-        NUTS target acceptance (0.95 avoids the few divergences the marginal model shows
-        at 0.8 when tau's posterior piles up near zero).
+        NUTS target acceptance.
     baseline_prior : Prior, optional
         Prior on the binomial-normal baseline log odds, default ``Normal(0, 10)``.
     control_risk : float, optional
@@ -187,6 +274,8 @@ def fit(
         Show the sampler's progress bar.
     columns : dict, optional
         Rename input columns to canonical names.
+    ci_prob : float, default 0.95
+        Credible-interval probability used by the result's tables and report.
 
     Returns
     -------
@@ -195,11 +284,10 @@ def fit(
     Raises
     ------
     DataError
-        Invalid data (the message names study and column).
-    PriorError
-        Invalid prior (non-positive scale, wrong support, unknown name).
-    ValueError
-        Invalid option, e.g. ``likelihood="binomial"`` with reported estimates.
+        Invalid data (the message names study and column) or options (a
+        :class:`~bayesmeta.spec.SpecError` naming every invalid argument).
+    KeyboardInterrupt
+        When sampling is interrupted (Ctrl-C).
 
     Notes
     -----
@@ -221,175 +309,33 @@ def fit(
     >>> round(float(res.summary(scale="natural").loc["mu", "median"]), 2)
     0.4
     """
-    _choice("model", model, ("random", "fixed"))
-    _choice("likelihood", likelihood, ("normal", "binomial"))
-    _choice("engine", engine, ("auto", "exact", "nuts"))
     if measure is None and not isinstance(data, StudyData):
-        raise ValueError("measure is required (e.g. measure='SMD') unless data is a StudyData")
-    sd = (
-        data
-        if (isinstance(data, StudyData) and measure is None)
-        else study_data(data, measure, columns=columns)
-    )  # type: ignore[arg-type]
-    draws = _check_int("draws", draws, 1)
-    tune = _check_int("tune", tune, 0)
-    chains = _check_int("chains", chains, 1)
-    if not (isinstance(target_accept, float | int) and 0 < target_accept < 1):
-        raise ValueError(f"target_accept must be between 0 and 1, got {target_accept!r}")
-    if seed is None:
-        seed = int(np.random.SeedSequence().generate_state(1)[0])
-    seed = _check_int("seed", seed, 0)
-
-    if likelihood == "binomial":
-        if sd.kind != "binary":
-            raise ValueError(
-                "likelihood='binomial' needs arm-level binary data (columns study, events_t, "
-                f"n_t, events_c, n_c); these data are {sd.kind} "
-                + ("(reported estimates)" if sd.kind == "estimate" else "")
-            )
-        if sd.measure != "OR":
-            raise ValueError(
-                "the binomial-normal model is on the log odds ratio scale: use "
-                f"measure='OR' (RR and RD are reported by .implied()), got "
-                f"{sd.measure!r}"
-            )
-
-    mu_p, tau_p = _as_prior(mu_prior, "mu_prior"), _as_prior(tau_prior, "tau_prior")
-    notes: dict[str, str] = {}
-    if model == "fixed" and tau_p is not None:
-        raise ValueError("tau_prior was given but model='fixed' has no heterogeneity (tau = 0)")
-    if mu_p is None or (tau_p is None and model == "random"):
-        d_mu, d_tau, d_notes = default_priors(sd, model, likelihood)
-        if mu_p is None:
-            mu_p, notes["mu"] = d_mu, d_notes["mu"]
-        if tau_p is None and model == "random":
-            tau_p, notes["tau"] = d_tau, d_notes["tau"]
-    assert mu_p is not None
-    if mu_p.support == "positive":
-        raise P.PriorError(f"the prior on mu must allow negative effects, got {mu_p!r}")
-    if tau_p is not None and (isinstance(tau_p, P.Flat) or tau_p.support != "positive"):
-        raise P.PriorError(
-            f"the prior on tau must be on [0, inf), got {tau_p!r} "
-            "(e.g. HalfNormal, HalfCauchy, LogNormal, turner2015(...))"
+        raise SpecError(
+            "measure is required (e.g. measure='SMD') unless data is a StudyData",
+            [("measure", "is required")],
         )
-    base_p = _as_prior(baseline_prior, "baseline_prior")
-    if likelihood == "binomial" and base_p is None:
-        base_p = P.Normal(0.0, 10.0)
-    if likelihood != "binomial" and base_p is not None:
-        raise ValueError("baseline_prior applies to likelihood='binomial' only")
-    if control_risk is not None and not (0 < control_risk < 1):
-        raise ValueError(f"control_risk must be between 0 and 1, got {control_risk!r}")
-
-    exact_ok = likelihood == "normal" and isinstance(mu_p, P.Normal | P.Flat)
-    if engine == "exact" and not exact_ok:
-        why = (
-            "the binomial-normal model"
-            if likelihood == "binomial"
-            else f"mu prior {mu_p!r} (needs Normal or Flat)"
-        )
-        raise ValueError(f"engine='exact' does not apply to {why}; use engine='nuts'")
-    chosen = "exact" if (engine == "exact" or (engine == "auto" and exact_ok)) else "nuts"
-
-    settings: dict[str, Any] = {
-        "draws": draws,
-        "tune": tune,
-        "chains": chains,
-        "seed": seed,
-        "target_accept": target_accept,
-        "engine_requested": engine,
-    }
-    if control_risk is not None:
-        settings["control_risk"] = control_risk
-    provenance = {
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "versions": dict(_versions(chosen)),
-        "data_sha256": sd.sha256(),
-        "data_source": sd.source,
-    }
-    common = dict(
-        data=sd,
-        model=model,
+    if measure is None:
+        measure = data.measure  # type: ignore[union-attr]
+    spec = AnalysisSpec.from_kwargs(
+        data=data,
+        measure=measure,
+        effects=model,
         likelihood=likelihood,
-        engine=chosen,
-        mu_prior=mu_p,
-        tau_prior=tau_p,
-        settings=settings,
-        provenance=provenance,
-        prior_notes=notes,
-        baseline_prior=base_p,
-    )
-    if chosen == "exact":
-        post = integrate(sd.yi[None], sd.vi[None], None, mu_p, tau_p)
-        return MetaResult(backend=ExactBackend(post), diagnostics=Diagnostics.exact(), **common)
-    return _fit_nuts(sd, common, base_p, progressbar)
-
-
-def _fit_nuts(
-    sd: StudyData, common: dict[str, Any], base_p: P.Prior | None, progressbar: bool
-) -> MetaResult:
-    from arviz_base import from_dict
-
-    from bayesmeta import models
-
-    s = common["settings"]
-    tau_p = common["tau_prior"]
-    if common["likelihood"] == "binomial":
-        assert base_p is not None
-        pm_model = models.binomial_normal(sd, common["mu_prior"], tau_p, base_p)
-    else:
-        pm_model = models.normal_normal(sd, common["mu_prior"], tau_p)
-    dt = models.sample(
-        pm_model,
-        draws=s["draws"],
-        tune=s["tune"],
-        chains=s["chains"],
-        seed=s["seed"],
-        target_accept=s["target_accept"],
+        mu_prior=mu_prior,
+        tau_prior=tau_prior,
+        engine=engine,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        seed=seed,
+        target_accept=target_accept,
+        baseline_prior=baseline_prior,
+        control_risk=control_risk,
         progressbar=progressbar,
+        columns=columns,
+        ci_prob=ci_prob,
     )
-    post = dt["posterior"].to_dataset()
-    rng = np.random.default_rng([s["seed"], 1])
-    mu = np.asarray(post["mu"])
-    tau = np.asarray(post["tau"]) if tau_p is not None else np.zeros_like(mu)
-    extra: dict[str, Any] = {}
-    if common["likelihood"] == "normal":
-        extra["theta"] = models.draw_theta(mu, tau, sd.yi, sd.vi, rng)
-    extra["theta_new"] = mu + tau * rng.standard_normal(mu.shape)
-    add = from_dict({"posterior": extra}, dims={"theta": ["study"]}, coords={"study": sd.labels})[
-        "posterior"
-    ].to_dataset()
-    merged = post.assign({k: add[k] for k in extra}).assign_coords(
-        chain=post["chain"], draw=post["draw"]
-    )
-    dt["posterior"] = merged
-    obs = {"yi": sd.yi, "sei": sd.sei}
-    dt["observed_data"] = from_dict(
-        {"observed_data": obs},
-        dims={"yi": ["study"], "sei": ["study"]},
-        coords={"study": sd.labels},
-    )["observed_data"]
-    names = ["mu", "theta", "theta_new"] + ([] if tau_p is None else ["tau"])
-    diagnostics = Diagnostics.from_datatree(dt, names)
-    result = MetaResult(
-        backend=DrawsBackend(dt["posterior"].to_dataset()),
-        diagnostics=diagnostics,
-        _idata=dt,
-        **common,
-    )
-    if not diagnostics.ok:
-        warnings.warn(
-            "MCMC diagnostics failed: "
-            + "; ".join(diagnostics.problems)
-            + ". Do not trust these summaries; increase draws/tune or check the model.",
-            ConvergenceWarning,
-            stacklevel=3,
-        )
-    return result
-
-
-def _choice(name: str, value: Any, options: tuple[str, ...]) -> None:
-    if value not in options:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}, got {value!r}")
+    return fit_spec(spec)
 
 
 # -- many analyses ---------------------------------------------------------------------------
@@ -408,7 +354,8 @@ def fit_many(
 ) -> pd.DataFrame:
     """Fit many normal-normal meta-analyses from one long table with the exact engine.
 
-    Vectorised across analyses (in chunks), so thousands of fits take seconds.
+    Vectorised across analyses (in chunks), so thousands of fits take seconds. The options
+    are checked by the same :class:`~bayesmeta.spec.AnalysisSpec` as :func:`fit`.
 
     Parameters
     ----------
@@ -430,7 +377,8 @@ def fit_many(
     pandas.DataFrame
         One row per analysis (in order of first appearance): ``k``; ``mu_mean``,
         ``mu_median``, ``mu_lower``, ``mu_upper``; the same for ``tau`` and ``theta_new``
-        (analysis scale); and ``p_mu[t]``, ``p_new[t]`` for each threshold ``t``.
+        (analysis scale); ``p_mu[t]``, ``p_new[t]`` for each threshold ``t``; and
+        ``log_evidence``.
 
     Examples
     --------
@@ -441,6 +389,21 @@ def fit_many(
     >>> out.index.tolist(), out["k"].tolist()
     (['a', 'b'], [2, 1])
     """
+    from bayesmeta.data import study_data
+    from bayesmeta.exact import integrate
+
+    spec = AnalysisSpec.from_kwargs(
+        measure=measure,
+        effects=model,
+        mu_prior=mu_prior,
+        tau_prior=tau_prior,
+        mcid=thresholds,
+        mcid_direction=direction,
+        ci_prob=ci_prob,
+        engine="exact",
+    )
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+        raise SpecError(f"chunk must be an integer >= 1 (got {chunk!r})")
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}")
     if by not in data.columns:
@@ -448,29 +411,17 @@ def fit_many(
             f"column {by!r} (the analysis label) is missing; columns: "
             f"{', '.join(map(str, data.columns))}"
         )
-    _choice("model", model, ("random", "fixed"))
-    _choice("direction", direction, ("greater", "less"))
-    chunk = _check_int("chunk", chunk, 1)
-    labels = data[by].astype(str)
     if data[by].isna().any():
         row = int(np.flatnonzero(data[by].isna())[0]) + 1
         raise DataError(f"row {row}: column {by!r} is missing (NaN)")
+    labels = data[by].astype(str)
     table = data.drop(columns=by).copy()
     if "study" not in table.columns:
         raise DataError("missing column 'study'")
     table["study"] = labels + " / " + table["study"].astype(str)
-    sd = study_data(table, measure)  # one vectorised validation for every row
-    mu_p, tau_p = _as_prior(mu_prior, "mu_prior"), _as_prior(tau_prior, "tau_prior")
-    if mu_p is None or (tau_p is None and model == "random"):
-        d_mu, d_tau, _ = default_priors(sd, model)
-        mu_p = mu_p or d_mu
-        tau_p = tau_p if tau_p is not None else d_tau
-    if model == "fixed":
-        tau_p = None
-    if not isinstance(mu_p, P.Normal | P.Flat):
-        raise P.PriorError(
-            f"fit_many uses the exact engine: mu prior must be Normal or Flat, got {mu_p!r}"
-        )
+    sd = study_data(table, spec.measure)  # one vectorised validation for every row
+    resolved, _ = resolve(spec.replace(seed=0), sd)
+    mu_p, tau_p = resolved.mu_prior, resolved.tau_prior
     codes, names = pd.factorize(labels)
     order = np.argsort(codes, kind="stable")
     counts = np.bincount(codes)
@@ -483,20 +434,15 @@ def fit_many(
     V[codes[order], pos] = sd.vi[order]
     M[codes[order], pos] = True
 
-    thr = np.asarray(thresholds, dtype=float)
+    thr = np.asarray(resolved.mcid, dtype=float)
     x = np.log(thr) if (sd.is_ratio and thr.size) else thr
-    if sd.is_ratio and thr.size and np.any(thr <= 0):
-        raise ValueError("thresholds for a ratio measure are ratios and must be > 0")
     q = np.array([(1 - ci_prob) / 2, 0.5, (1 + ci_prob) / 2])
     cols: dict[str, list[np.ndarray]] = {}
     for start in range(0, B, chunk):
         sl = slice(start, start + chunk)
         post = integrate(Y[sl], V[sl], M[sl], mu_p, tau_p)
         for name in ("mu", "tau", "theta_new"):
-            if name == "tau":
-                mean = post.tau_moments(1)[0]
-            else:
-                mean = post.mean_sd(name)[0]
+            mean = post.tau_moments(1)[0] if name == "tau" else post.mean_sd(name)[0]
             qq = post.quantile(name, q)
             for col, val in (
                 (f"{name}_mean", mean),

@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from bayesmeta.results import ExactBackend, MetaResult
+from bayesmeta.results import MetaResult
 
-__all__ = ["forest", "mcid_curve", "tau_posterior"]
+__all__ = ["forest", "mcid_curve", "mcmc_diagnostics", "tau_posterior"]
 
 _OBS, _SHRUNK, _POOL, _PRED, _MCID = "#555555", "#1f77b4", "#000000", "#d62728", "#2ca02c"
 
@@ -92,7 +92,7 @@ def forest(
         capsize=2,
         label="observed (study CI)",
     )
-    th = s.loc[labels]
+    th = result.studies(ci_prob=ci_prob, scale="natural" if natural else "analysis")
     ax.errorbar(
         th["median"],
         rows - 0.15,
@@ -224,15 +224,12 @@ def tau_posterior(result: MetaResult, *, ax: Any = None) -> Any:
         fig = ax.figure
     upper = float(result.heterogeneity(ci_prob=0.995).loc["tau", "upper"])
     x = np.linspace(upper * 1e-4, upper, 400)
-    b = result.backend
-    if isinstance(b, ExactBackend):
-        u, f = b.post.grid_u[0], b.post.grid_dens[0]
-        dens = np.interp(np.log(x), u, f, left=0.0, right=0.0) / x
-        ax.plot(x, dens, color=_SHRUNK, label="posterior")
+    tau = result.posterior.marginal("tau")
+    if "density" in result.posterior.capabilities:
+        ax.plot(x, tau.pdf(x), color=_SHRUNK, label="posterior")
     else:
-        draws = b.values("tau")
         ax.hist(
-            draws,
+            np.ravel(tau.draws()),
             bins=60,
             range=(0, upper),
             density=True,
@@ -255,3 +252,23 @@ def tau_posterior(result: MetaResult, *, ax: Any = None) -> Any:
     ax.legend(fontsize="small", frameon=False)
     fig.tight_layout()
     return fig
+
+
+def mcmc_diagnostics(result: MetaResult) -> dict[str, Any]:
+    """ArviZ trace and rank plots of an MCMC fit (arviz-plots, matplotlib backend).
+
+    Returns
+    -------
+    dict
+        ``{"trace.png": Figure, "rank.png": Figure}``.
+    """
+    _plt()
+    import arviz_plots as azp
+
+    dt = result.idata
+    names = [n for n in ("mu", "tau") if n in dt["posterior"]]
+    out = {}
+    for fname, fn in (("trace.png", azp.plot_trace_dist), ("rank.png", azp.plot_rank)):
+        pc = fn(dt, var_names=names, backend="matplotlib")
+        out[fname] = pc.viz["chart"].item() if hasattr(pc.viz["chart"], "item") else pc.viz["chart"]
+    return out

@@ -1,23 +1,55 @@
-"""Text for people: the MCID table, plain-language sentences and the markdown report."""
+"""Text for people: the printed result, the MCID table and sentences, the markdown report.
+
+Numbers come from the result's tables; this module only formats them.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-__all__ = ["markdown_report", "mcid_text", "md_table", "plain_language"]
+__all__ = [
+    "markdown_report",
+    "mcid_heading",
+    "mcid_text",
+    "md_table",
+    "num",
+    "plain_language",
+    "result_text",
+]
 
 
-def _describe_threshold(measure: str, t: float, direction: str, ratio: bool) -> str:
+def num(x: float) -> str:
+    """Format a number for a report: 3 decimals, or 3 significant digits when tiny or huge.
+
+    Infinite values print as ``inf`` (a moment that does not exist), NaN as ``nan``.
+
+    Examples
+    --------
+    >>> num(1.23456), num(1e-5), num(float("inf")), num(123456.0)
+    ('1.235', '1e-05', 'inf', '1.23e+05')
+    """
+    if np.isnan(x):
+        return "nan"
+    if np.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    ax = abs(x)
+    if ax != 0 and (ax >= 1e5 or ax < 1e-3):
+        return f"{x:.3g}"
+    return f"{x:.3f}" if ax < 100 else f"{x:.1f}"
+
+
+def _describe_threshold(t: float, direction: str, ratio: bool) -> str:
+    side = "above" if direction == "greater" else "below"
     if ratio:
         change = abs(t - 1) * 100
         if t > 1 and direction == "greater":
             return f"above {t:g} (a relative increase of more than {change:.0f}%)"
         if t < 1 and direction == "less":
             return f"below {t:g} (a relative reduction of more than {change:.0f}%)"
-        return f"{'above' if direction == 'greater' else 'below'} {t:g}"
-    return f"{'above' if direction == 'greater' else 'below'} {t:g}"
+    return f"{side} {t:g}"
 
 
 def _p(p: float) -> str:
@@ -29,7 +61,7 @@ def _p(p: float) -> str:
     return f"{p:.2f}"
 
 
-def plain_language(result: Any, mcid: pd.DataFrame, spec: Any = None) -> list[str]:
+def plain_language(result: Any, mcid: pd.DataFrame) -> list[str]:
     """Write one sentence per candidate MCID.
 
     E.g. "Probability 0.97 that the pooled RR is above 1.25 (a relative increase of more
@@ -39,30 +71,36 @@ def plain_language(result: Any, mcid: pd.DataFrame, spec: Any = None) -> list[st
     ratio = result.is_ratio and mcid.attrs.get("scale", "natural") == "natural"
     out = []
     for _, row in mcid.iterrows():
-        what = _describe_threshold(result.measure, row["threshold"], direction, ratio)
-        label = f" [{row['label']}]" if "label" in row and isinstance(row["label"], str) else ""
+        what = _describe_threshold(row["threshold"], direction, ratio)
+        label = f" [{row['label']}]" if isinstance(row.get("label"), str) else ""
         text = f"Probability {_p(row['p_mu'])} that the pooled {result.measure} is {what}{label}"
-        if not result.fixed:
-            text += f"; {_p(row['p_new'])} that the effect in a new study is."
-        else:
-            text += "."
+        text += "." if result.fixed else f"; {_p(row['p_new'])} that the effect in a new study is."
         out.append(text)
     return out
 
 
-def mcid_text(result: Any, mcid: pd.DataFrame) -> str:
-    """Format the MCID table with a heading that says what the probabilities are."""
-    sign = ">" if mcid.attrs.get("direction", "greater") == "greater" else "<"
+def mcid_heading(result: Any, mcid: pd.DataFrame) -> str:
+    """What the probabilities are: 'P(mu > threshold)' or 'P(mu < threshold)', and the unit."""
+    less = mcid.attrs.get("direction", "greater") == "less"
+    sign = "<" if less else ">"
     scale = mcid.attrs.get("scale", "natural")
     unit = f"{result.measure} (ratio)" if result.is_ratio and scale == "natural" else result.measure
-    head = (
-        f"MCID probabilities: P(mu {sign} threshold) for the pooled effect, "
-        f"P(theta_new {sign} threshold) for a new study; thresholds as {unit}"
+    return (
+        f"MCID probabilities (effect {'below' if less else 'above'} each threshold): "
+        f"P(mu {sign} threshold) for the pooled effect, P(theta_new {sign} threshold) for a "
+        f"new study; thresholds as {unit}"
     )
+
+
+def mcid_text(result: Any, mcid: pd.DataFrame) -> str:
+    """Format the MCID table with a heading that says what the probabilities are."""
     cols = [
-        c for c in ("threshold", "label", "p_mu", "p_new", "mcse", "mcse_new") if c in mcid.columns
+        c
+        for c in ("threshold", "label", "direction", "p_mu", "p_new", "mcse", "mcse_new")
+        if c in mcid.columns
     ]
-    return head + "\n" + mcid[cols].to_string(index=False, float_format=lambda x: f"{x:.4f}")
+    table = mcid[cols].to_string(index=False, float_format=lambda x: f"{x:.4f}")
+    return mcid_heading(result, mcid) + "\n" + table
 
 
 def md_table(df: pd.DataFrame, index: bool = True, float_format: str = ".4g") -> str:
@@ -71,61 +109,174 @@ def md_table(df: pd.DataFrame, index: bool = True, float_format: str = ".4g") ->
     cols = [str(c) for c in frame.columns]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for _, row in frame.iterrows():
-        cells = [format(v, float_format) if isinstance(v, float) else str(v) for v in row.tolist()]
+        cells = [
+            (format(v, float_format) if np.isfinite(v) else num(v))
+            if isinstance(v, float)
+            else str(v)
+            for v in row.tolist()
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def markdown_report(
-    result: Any,
-    mcid: pd.DataFrame | None,
-    classical: pd.DataFrame | None,
-    spec: Any,
-    figures: list[str],
-    sensitivity: pd.DataFrame | None = None,
-) -> str:
-    """Write a markdown report that embeds the figures written beside it."""
-    title = spec.title if spec is not None else f"Meta-analysis of {result.data.source}"
+def result_text(result: Any, ci_prob: float | None = None) -> str:
+    """The printed report of a result: model, priors, k, intervals, diagnostics verdict."""
+    natural = result.is_ratio
+    scale = "natural" if natural else "analysis"
+    s = result.summary(ci_prob=ci_prob, scale=scale)
+    studies = result.studies(ci_prob=ci_prob, scale=scale)
+    ci = s.attrs["ci_prob"]
+    pct = f"{100 * ci:g}%"
+    lines = [
+        result.describe_model(),
+        f"Measure: {result.data.measure_label}"
+        + (" (analysed on the log scale)" if natural else "")
+        + f"; k = {result.k} stud{'y' if result.k == 1 else 'ies'}",
+        "Priors:",
+        f"  mu  ~ {result.mu_prior!r}" + _note(result.prior_notes.get("mu")),
+    ]
+    if result.fixed:
+        lines.append("  tau = 0 (fixed effect)")
+    else:
+        lines.append(f"  tau ~ {result.tau_prior!r}" + _note(result.prior_notes.get("tau")))
+    if result.baseline_prior is not None:
+        lines.append(f"  alpha_i (baseline log odds) ~ {result.baseline_prior!r}")
+    scale_note = f" ({result.measure}; tau on the log scale)" if natural else ""
+    lines.append(f"Posterior medians with {pct} equal-tailed credible intervals{scale_note}:")
+    width = max(14, *(len(str(i)) + 2 for i in studies.index)) + 2
+    moments = not natural  # mean/sd of a ratio's heavy-tailed posterior mislead; omit
+    lines.append(
+        f"  {'':<{width}}{'median':>9}  {pct + ' CrI':<22}"
+        + (f"{'mean':>9}{'sd':>9}" if moments else "")
+    )
+    labels = {"mu": "mu (pooled)", "tau": "tau", "theta_new": "theta_new"}
+
+    def row_text(label: str, row: pd.Series) -> str:
+        ci_text = f"{num(row['lower'])} to {num(row['upper'])}"
+        return f"  {label:<{width}}{num(row['median']):>9}  {ci_text:<22}" + (
+            f"{num(row['mean']):>9}{num(row['sd']):>9}" if moments else ""
+        )
+
+    for name, row in s.iterrows():
+        if result.fixed and name in ("tau", "theta_new"):
+            continue  # tau = 0 and theta_new = mu under a common effect
+        lines.append(row_text(labels[name], row))
+    lines.append("  Study-specific (shrunken) effects:")
+    for name, row in studies.iterrows():
+        lines.append(row_text(f"  {name}", row))
+    if not result.fixed:
+        i2 = result.heterogeneity(ci_prob).loc["I2"]
+        lines.append(
+            f"Heterogeneity: I^2 median {100 * i2['median']:.0f}% "
+            f"({pct} CrI {100 * i2['lower']:.0f}% to {100 * i2['upper']:.0f}%)"
+        )
+    lines += _implied_lines(result, ci_prob, width)
+    for note in result.notes:
+        lines.append(f"Note: {note}")
+    lines.append(f"Diagnostics: {result.diagnostics.summary_line()}")
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _implied_lines(result: Any, ci_prob: float | None, width: int) -> list[str]:
+    if result.likelihood != "binomial":
+        return []
+    p0 = result.control_risk()
+    if not 0 < p0 < 1:
+        return [
+            f"Implied RR and RD: the pooled observed control risk is {p0:g}; give "
+            "control_risk=... to report them"
+        ]
+    imp = result.implied(ci_prob=ci_prob)
+    out = [f"Implied at control risk {imp.attrs['control_risk']:.3f} (medians, 95% CrI):"]
+    for name, row in imp.iterrows():
+        out.append(
+            f"  {name:<{width}}{num(row['median']):>9}  {num(row['lower'])} to {num(row['upper'])}"
+        )
+    return out
+
+
+def _note(text: str | None) -> str:
+    return f"   [{text}]" if text else ""
+
+
+def markdown_report(analysis: Any, figures: list[str]) -> str:
+    """Write a markdown report of an :class:`~bayesmeta.pipeline.Analysis`.
+
+    Embeds the figures written beside it; includes tau and I^2, the per-study input table,
+    the MCID table with the direction in its heading, classical estimates, prior
+    sensitivity, diagnostics and provenance.
+    """
+    result, spec = analysis.result, analysis.spec
     nat = result.is_ratio
-    s = result.summary(scale="natural" if nat else "analysis")
+    scale = "natural" if nat else "analysis"
+    s = result.summary(scale=scale)
+    title = spec.title or f"Meta-analysis of {result.data.source}"
     parts = [f"# {title}", ""]
-    if spec is not None and spec.description:
+    if spec.description:
         parts += [spec.description, ""]
     parts += [
         f"{result.describe_model()}.",
         "",
         f"- Measure: {result.data.measure_label}"
         + (" (analysed on the log scale; summaries as ratios)" if nat else ""),
-        f"- Studies: k = {result.k} ({', '.join(result.data.labels)})",
+        f"- Studies: k = {result.k}",
         f"- Prior on mu: `{result.mu_prior!r}`",
         "- Prior on tau: "
         + ("tau = 0 (fixed effect)" if result.fixed else f"`{result.tau_prior!r}`"),
         "",
-        "## Posterior summary (medians, 95% equal-tailed credible intervals)",
+        "## Data",
         "",
-        md_table(s[["median", "lower", "upper", "mean", "sd"]].round(4)),
+        md_table(result.data.table, index=False),
+        "",
+        f"## Posterior summary (medians, {100 * s.attrs['ci_prob']:g}% equal-tailed credible "
+        "intervals)",
+        "",
+        md_table(s[["median", "lower", "upper", "mean", "sd"]]),
         "",
     ]
-    if mcid is not None:
+    if not result.fixed:
+        h = result.heterogeneity()
         parts += [
-            "## Probability that the effect exceeds each candidate MCID",
+            "## Heterogeneity",
             "",
-            md_table(mcid, index=False),
+            md_table(h[["median", "lower", "upper", "mean", "sd"]]),
+            "",
+            f"I^2 uses the typical within-study variance {h.attrs['typical_variance']:.4g}.",
             "",
         ]
-        parts += [f"- {t}" for t in plain_language(result, mcid, spec)] + [""]
-        if spec is not None and spec.mcid_source:
+    parts += [
+        "## Study-specific (shrunken) effects",
+        "",
+        md_table(
+            result.studies(scale=scale)[
+                ["observed", "observed_lower", "observed_upper", "median", "lower", "upper"]
+            ]
+        ),
+        "",
+    ]
+    if analysis.mcid is not None:
+        parts += [
+            "## " + mcid_heading(result, analysis.mcid),
+            "",
+            md_table(analysis.mcid, index=False),
+            "",
+        ]
+        parts += [f"- {t}" for t in plain_language(result, analysis.mcid)] + [""]
+        if spec.mcid_source:
             parts += [f"Candidate MCIDs from the registry: {spec.mcid_source}.", ""]
-    if classical is not None:
+    if analysis.classical is not None:
         parts += [
             "## Classical estimates (as the review would report them)",
             "",
-            md_table(classical.round(4)),
+            md_table(analysis.classical),
             "",
         ]
-    if sensitivity is not None:
-        parts += ["## Prior sensitivity", "", md_table(sensitivity.round(4)), ""]
+    if analysis.sensitivity is not None:
+        parts += ["## Prior sensitivity", "", md_table(analysis.sensitivity), ""]
+    if result.notes or analysis.warnings:
+        parts += ["## Notes", ""] + [f"- {n}" for n in (*result.notes, *analysis.warnings)] + [""]
     parts += ["## Figures", ""] + [f"![{f}]({f})" for f in figures] + [""]
+    prov = result.provenance
     parts += [
         "## Diagnostics",
         "",
@@ -133,11 +284,10 @@ def markdown_report(
         "",
         "## Provenance",
         "",
-        f"- data sha256: `{result.provenance.get('data_sha256')}`",
-        f"- seed: {result.settings.get('seed')}",
-        "- versions: "
-        + ", ".join(f"{k} {v}" for k, v in result.provenance.get("versions", {}).items()),
-        f"- created: {result.provenance.get('created')}",
+        f"- data sha256: `{prov.get('data_sha256')}`",
+        f"- seed: {result.spec.seed}",
+        "- versions: " + ", ".join(f"{k} {v}" for k, v in prov.get("versions", {}).items()),
+        f"- created: {prov.get('created')}",
         "",
     ]
     return "\n".join(parts)

@@ -1,13 +1,11 @@
-"""MetaResult: posterior summaries, MCID probabilities, heterogeneity, save/load.
+"""MetaResult: a fitted analysis = spec + data + posterior + diagnostics + provenance.
 
-A result always carries its data, priors and settings. Two posterior backends sit behind
-one interface: :class:`ExactBackend` (normal mixtures from :mod:`bayesmeta.exact`, draws
-made on demand for ArviZ) and :class:`DrawsBackend` (MCMC draws).
+Every table is computed from the :class:`~bayesmeta.engines.base.Posterior` protocol, so
+the same code serves every engine. Text for people lives in :mod:`bayesmeta.report`.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -20,139 +18,28 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from bayesmeta import priors as _priors
-from bayesmeta.data import StudyData, study_data
 from bayesmeta.diagnostics import Diagnostics
-from bayesmeta.exact import ExactPosterior
+from bayesmeta.spec import AnalysisSpec
+from bayesmeta.stats import typical_variance
 
 __all__ = ["MetaResult", "load", "typical_variance"]
 
 Scale = Literal["analysis", "natural"]
 Direction = Literal["greater", "less"]
-_SUMMARY_COLUMNS = ["mean", "sd", "median", "lower", "upper", "ess_bulk", "ess_tail", "r_hat"]
+Interval = Literal["central", "shortest"]
+SUMMARY_COLUMNS = ["mean", "sd", "median", "lower", "upper"]
+_DIAG_COLUMNS = ["ess_bulk", "ess_tail", "r_hat"]
+#: Number of equal-probability cells for expectations of bounded transforms.
+_N_CELLS = 4000
 
 
-def typical_variance(vi: np.ndarray) -> float:
-    """Higgins and Thompson's typical within-study variance, used for I^2.
-
-    ``s^2 = (k - 1) sum(w) / (sum(w)^2 - sum(w^2))`` with ``w = 1/vi``; for k = 1 the
-    study's own variance.
-    """
-    w = 1.0 / np.asarray(vi, dtype=float)
-    k = w.size
-    if k == 1:
-        return float(vi[0])
-    return float((k - 1) * w.sum() / (w.sum() ** 2 - (w**2).sum()))
-
-
-# -- backends ------------------------------------------------------------------------------
-class ExactBackend:
-    """Posterior from the exact engine (one analysis of an ExactPosterior batch)."""
-
-    kind = "exact"
-
-    def __init__(self, post: ExactPosterior) -> None:
-        self.post = post
-
-    def quantile(self, name: str, q: np.ndarray) -> np.ndarray:
-        out = self.post.quantile(name, q)
-        return out[0]
-
-    def mean_sd(self, name: str, natural: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        if name == "tau":
-            m, s = self.post.tau_moments(1)
-            return m[0], s[0]
-        if not natural:
-            m, s = self.post.mean_sd(name)
-            return m[0], s[0]
-        mean_c, sd_c = self.post.components(name)
-        p = self.post.weight[:, None, :] if name == "theta" else self.post.weight
-        # E[exp(X)] of a normal mixture; with a heavy tau tail it can be infinite (inf)
-        with np.errstate(over="ignore", invalid="ignore"):
-            e1 = (p * np.exp(mean_c + sd_c**2 / 2)).sum(-1)
-            e2 = (p * np.exp(2 * mean_c + 2 * sd_c**2)).sum(-1)
-            sd = np.where(np.isinf(e2), np.inf, np.sqrt(np.maximum(e2 - e1**2, 0.0)))
-        return e1[0], sd[0]
-
-    def prob_greater(self, name: str, x: np.ndarray) -> np.ndarray:
-        return 1.0 - self.post.cdf(name, x)[0]
-
-    def tau_function_mean(self, fn) -> tuple[float, float]:
-        vals = fn(self.post.tau[0])
-        m = float((self.post.weight[0] * vals).sum())
-        v = float((self.post.weight[0] * vals**2).sum()) - m**2
-        return m, math.sqrt(max(v, 0.0))
-
-    def draws(self, n_chains: int, n_draws: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        """Independent draws from the exact posterior, shaped (chain, draw[, study])."""
-        n = n_chains * n_draws
-        post = self.post
-        tau = post.tau_draws(n, rng)[0] if not post.fixed else np.zeros(n)
-        mh, mv = post.conditional_mu(tau[None, :])
-        mu = mh[0] + np.sqrt(mv[0]) * rng.standard_normal(n)
-        yi, vi = post.y[0], post.v[0]
-        t2 = tau[:, None] ** 2
-        b = vi / (vi + t2)
-        theta = (
-            (1 - b) * yi
-            + b * mu[:, None]
-            + np.sqrt((1 - b) * vi) * rng.standard_normal((n, yi.size))
-        )
-        theta_new = mu + tau * rng.standard_normal(n)
-        shape = (n_chains, n_draws)
-        return {
-            "mu": mu.reshape(shape),
-            "tau": tau.reshape(shape),
-            "theta": theta.reshape(*shape, yi.size),
-            "theta_new": theta_new.reshape(shape),
-        }
-
-
-class DrawsBackend:
-    """Posterior from MCMC draws (the DataTree's posterior group)."""
-
-    kind = "draws"
-
-    def __init__(self, posterior: Any) -> None:
-        self.posterior = posterior
-        self._flat: dict[str, np.ndarray] = {}
-
-    def values(self, name: str) -> np.ndarray:
-        if name not in self._flat:
-            if name == "tau" and "tau" not in self.posterior:
-                mu = np.asarray(self.posterior["mu"])
-                self._flat[name] = np.zeros(mu.size)
-            else:
-                arr = np.asarray(self.posterior[name])
-                self._flat[name] = arr.reshape(arr.shape[0] * arr.shape[1], *arr.shape[2:])
-        return self._flat[name]
-
-    def quantile(self, name: str, q: np.ndarray) -> np.ndarray:
-        return np.quantile(self.values(name), q, axis=0).T
-
-    def mean_sd(self, name: str, natural: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        x = self.values(name)
-        if natural and name != "tau":
-            x = np.exp(x)
-        return x.mean(0), x.std(0, ddof=1)
-
-    def prob_greater(self, name: str, x: np.ndarray) -> np.ndarray:
-        v = self.values(name)
-        return (v[:, None] > np.asarray(x)[None, :]).mean(0)
-
-    def tau_function_mean(self, fn) -> tuple[float, float]:
-        vals = fn(self.values("tau"))
-        return float(vals.mean()), float(vals.std(ddof=1))
-
-
-# -- the result ------------------------------------------------------------------------------
 @dataclass(eq=False)
 class MetaResult:
     """A fitted Bayesian meta-analysis.
 
-    Print it for a report; :meth:`summary` for a table; :meth:`prob_exceeds` for MCID
-    probabilities; :meth:`heterogeneity`; :attr:`idata` (ArviZ DataTree with ``mu``,
-    ``tau``, ``theta`` (dim ``study``) and ``theta_new``); :meth:`save` and :func:`load`.
+    Print it for a report; :meth:`summary` for the model parameters; :meth:`studies` for
+    the shrunken study effects; :meth:`prob_exceeds` for MCID probabilities;
+    :meth:`heterogeneity`; :attr:`idata` (ArviZ DataTree); :meth:`save` and :func:`load`.
 
     Examples
     --------
@@ -166,21 +53,13 @@ class MetaResult:
     [0.881, 0.388]
     """
 
-    data: StudyData
-    model: str
-    likelihood: str
-    engine: str
-    mu_prior: _priors.Prior
-    tau_prior: _priors.Prior | None
-    settings: dict[str, Any]
-    backend: ExactBackend | DrawsBackend = field(repr=False)
+    spec: AnalysisSpec
+    data: Any
+    posterior: Any = field(repr=False)
     diagnostics: Diagnostics = field(repr=False)
     provenance: dict[str, Any] = field(default_factory=dict, repr=False)
-    prior_notes: dict[str, str] = field(default_factory=dict, repr=False)
-    baseline_prior: _priors.Prior | None = None
-    _idata: Any = field(default=None, repr=False)
 
-    # -- basic facts ---------------------------------------------------------------------
+    # -- basic facts -------------------------------------------------------------------------
     @property
     def k(self) -> int:
         """Number of studies."""
@@ -194,94 +73,192 @@ class MetaResult:
     @property
     def is_ratio(self) -> bool:
         """True when the analysis scale is the log of a ratio."""
-        return self.data.is_ratio or self.likelihood == "binomial"
+        return self.data.is_ratio or self.spec.likelihood == "binomial"
 
     @property
     def fixed(self) -> bool:
         """True for the fixed-effect (common-effect) model."""
-        return self.model == "fixed"
+        return self.spec.fixed
+
+    @property
+    def model(self) -> str:
+        """``random`` or ``fixed``."""
+        return self.spec.effects
+
+    @property
+    def likelihood(self) -> str:
+        """``normal`` or ``binomial``."""
+        return self.spec.likelihood
+
+    @property
+    def engine(self) -> str:
+        """Name of the engine that produced the posterior (for the record)."""
+        return self.spec.engine
+
+    @property
+    def mu_prior(self) -> Any:
+        """The prior on mu."""
+        return self.spec.mu_prior
+
+    @property
+    def tau_prior(self) -> Any:
+        """The prior on tau (None for a fixed effect)."""
+        return self.spec.tau_prior
+
+    @property
+    def baseline_prior(self) -> Any:
+        """The prior on the baseline log odds (binomial likelihood)."""
+        return self.spec.baseline_prior
+
+    @property
+    def prior_notes(self) -> dict[str, str]:
+        """Why each default prior was chosen."""
+        return self.provenance.get("prior_notes", {})
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """Notes from the engine (e.g. a posterior moment that does not exist)."""
+        return tuple(getattr(self.posterior, "notes", ()))
+
+    def describe_model(self) -> str:
+        """One line naming the model and engine."""
+        from bayesmeta import engines
+
+        kind = "fixed-effect" if self.fixed else "random-effects"
+        lik = (
+            "binomial-normal (exact likelihood)"
+            if self.likelihood == "binomial"
+            else "normal-normal"
+        )
+        return f"Bayesian {kind} meta-analysis, {lik} model, {engines.describe(self.engine)}"
 
     # -- idata -------------------------------------------------------------------------------
     @property
     def idata(self) -> Any:
-        """ArviZ DataTree: posterior (``mu``, ``tau``, ``theta``, ``theta_new``), observed data.
+        """ArviZ DataTree: posterior (``mu``, ``tau``, ``theta`` (dim ``study``), ``theta_new``).
 
-        For the exact engine it holds independent draws from the exact posterior
-        (``chains`` x ``draws`` of the settings), made on first access with the fit's seed.
+        For deterministic engines it holds independent draws from the exact posterior
+        (``chains`` x ``draws`` of the spec), made with the fit's seed.
         """
-        if self._idata is None:
-            self._idata = self._exact_datatree()
+        if not hasattr(self, "_idata"):
+            self._idata = self.posterior.to_datatree()
         return self._idata
 
-    def _exact_datatree(self) -> Any:
-        from arviz_base import from_dict
+    # -- tables ------------------------------------------------------------------------------
+    def _ci(self, ci_prob: float | None) -> float:
+        p = self.spec.ci_prob if ci_prob is None else ci_prob
+        _check_prob(p)
+        return p
 
-        rng = np.random.default_rng([self.settings["seed"], 2])
-        d = self.backend.draws(self.settings["chains"], self.settings["draws"], rng)
-        if self.fixed:
-            d.pop("tau")
-        return from_dict(
-            {
-                "posterior": d,
-                "observed_data": {"yi": self.data.yi},
-                "constant_data": {"sei": self.data.sei},
-            },
-            dims={"theta": ["study"], "yi": ["study"], "sei": ["study"]},
-            coords={"study": self.data.labels},
+    def _rows(self, name: str, ci_prob: float, natural: bool, interval: Interval) -> np.ndarray:
+        """(n, 5) array of mean, sd, median, lower, upper for a marginal."""
+        m = self.posterior.marginal(name)
+        q = m.quantile(np.array([0.5]))[..., 0]
+        if interval == "shortest":
+            from bayesmeta.engines.base import shortest_interval
+
+            lim = shortest_interval(m, ci_prob)
+        else:
+            lim = m.quantile(np.array([(1 - ci_prob) / 2, (1 + ci_prob) / 2]))
+        if natural:
+            mean, sd = m.mean_sd_exp()
+            q, lim = np.exp(q), np.exp(lim)
+        else:
+            mean, sd = m.mean(), m.sd()
+        return np.column_stack(
+            [np.atleast_1d(mean), np.atleast_1d(sd), np.atleast_1d(q), np.atleast_2d(lim)]
         )
 
-    # -- summaries ---------------------------------------------------------------------------
-    def _row_names(self) -> list[str]:
-        return ["mu", "tau", "theta_new", *self.data.labels]
-
-    def summary(self, ci_prob: float = 0.95, scale: Scale = "analysis") -> pd.DataFrame:
-        """Posterior summary table.
+    def summary(
+        self,
+        ci_prob: float | None = None,
+        scale: Scale = "analysis",
+        interval: Interval = "central",
+    ) -> pd.DataFrame:
+        """Posterior summary of the model parameters: ``mu``, ``tau`` and ``theta_new``.
 
         Parameters
         ----------
-        ci_prob : float, default 0.95
-            Probability of the equal-tailed credible interval (``lower``, ``upper``).
+        ci_prob : float, optional
+            Credible-interval probability (default: the spec's ``ci_prob``, 0.95).
         scale : {"analysis", "natural"}
             ``natural`` exponentiates ratio measures (mean and sd of the ratio itself,
             quantiles transformed); ``tau`` always stays on the analysis scale.
+        interval : {"central", "shortest"}
+            Equal-tailed (default) or shortest (highest posterior density) intervals.
 
         Returns
         -------
         pandas.DataFrame
-            Rows ``mu``, ``tau``, ``theta_new`` and one per study; columns ``mean``, ``sd``,
-            ``median``, ``lower``, ``upper``, ``ess_bulk``, ``ess_tail``, ``r_hat``
-            (NaN for the exact engine, which has no Monte Carlo error).
+            Index ``parameter``; columns ``mean``, ``sd``, ``median``, ``lower``, ``upper``,
+            ``ess_bulk``, ``ess_tail``, ``r_hat`` (NaN for deterministic engines, which have
+            no Monte Carlo error). A mean or sd that does not exist is ``inf`` (see
+            :attr:`notes`). Study effects are in :meth:`studies`.
         """
-        _check_prob(ci_prob)
+        ci = self._ci(ci_prob)
         _check_choice("scale", scale, ("analysis", "natural"))
+        _check_choice("interval", interval, ("central", "shortest"))
         natural = scale == "natural" and self.is_ratio
-        q = np.array([(1 - ci_prob) / 2, 0.5, (1 + ci_prob) / 2])
-        rows = []
-        for name in ("mu", "tau", "theta_new", "theta"):
-            quant = np.atleast_2d(self.backend.quantile(name, q))
-            mean, sd = self.backend.mean_sd(name, natural=natural and name != "tau")
-            if natural and name != "tau":
-                quant = np.exp(quant)
-            mean, sd = np.atleast_1d(mean), np.atleast_1d(sd)
-            for i in range(quant.shape[0]):
-                rows.append([mean[i], sd[i], quant[i, 1], quant[i, 0], quant[i, 2]])
-        table = pd.DataFrame(rows, index=self._row_names(), columns=_SUMMARY_COLUMNS[:5])
+        rows = {}
+        for name in ("mu", "tau", "theta_new"):
+            if name == "tau" and self.fixed:
+                rows[name] = np.zeros(5)
+                continue
+            rows[name] = self._rows(name, ci, natural and name != "tau", interval)[0]
+        table = pd.DataFrame.from_dict(rows, orient="index", columns=SUMMARY_COLUMNS)
         table.index.name = "parameter"
-        diag = self.diagnostics.table
-        for col in ("ess_bulk", "ess_tail", "r_hat"):
-            table[col] = (
-                [self._diag_value(diag, name, col) for name in self._row_names()]
-                if len(diag)
-                else np.nan
-            )
-        if self.fixed:
-            table.loc["tau", ["mean", "sd", "median", "lower", "upper"]] = 0.0
-        table.attrs.update({"ci_prob": ci_prob, "ci_kind": "equal-tailed", "scale": scale})
+        for col in _DIAG_COLUMNS:
+            table[col] = [self._diag_value(n, col) for n in table.index]
+        table.attrs.update(
+            {
+                "ci_prob": ci,
+                "ci_kind": "equal-tailed" if interval == "central" else "shortest",
+                "scale": "natural" if natural else "analysis",
+            }
+        )
         return table
 
-    def _diag_value(self, diag: pd.DataFrame, name: str, col: str) -> float:
-        key = name if name in ("mu", "tau", "theta_new") else f"theta[{name}]"
-        if key in diag.index:
+    def studies(
+        self,
+        ci_prob: float | None = None,
+        scale: Scale = "analysis",
+        interval: Interval = "central",
+    ) -> pd.DataFrame:
+        """Observed and shrunken (posterior) effect of each study.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``study`` (the labels as given; a study may be called ``mu``); columns
+            ``yi`` and ``sei`` (observed, analysis scale), ``observed``, ``observed_lower``,
+            ``observed_upper`` (the study's own estimate and CI on the requested scale),
+            then ``mean, sd, median, lower, upper`` of the shrunken effect theta_i and the
+            MCMC diagnostics columns.
+        """
+        from scipy import special
+
+        ci = self._ci(ci_prob)
+        _check_choice("scale", scale, ("analysis", "natural"))
+        natural = scale == "natural" and self.is_ratio
+        z = float(special.ndtri((1 + ci) / 2))
+        yi, sei = self.data.yi, self.data.sei
+        obs = np.column_stack([yi, yi - z * sei, yi + z * sei])
+        if natural:
+            obs = np.exp(obs)
+        post = self._rows("theta", ci, natural, interval)
+        table = pd.DataFrame(
+            np.column_stack([yi, sei, obs, post]),
+            index=pd.Index(self.data.labels, name="study"),
+            columns=["yi", "sei", "observed", "observed_lower", "observed_upper"] + SUMMARY_COLUMNS,
+        )
+        for col in _DIAG_COLUMNS:
+            table[col] = [self._diag_value(f"theta[{s}]", col) for s in self.data.labels]
+        table.attrs.update({"ci_prob": ci, "scale": "natural" if natural else "analysis"})
+        return table
+
+    def _diag_value(self, key: str, col: str) -> float:
+        diag = self.diagnostics.table
+        if len(diag) and key in diag.index:
             return float(diag.loc[key, col])
         return float("nan")
 
@@ -290,6 +267,7 @@ class MetaResult:
         thresholds: float | Sequence[float],
         direction: Direction = "greater",
         scale: Scale = "natural",
+        labels: Sequence[str] | None = None,
     ) -> pd.DataFrame:
         """Probability that the pooled effect, and a new study's effect, lie beyond thresholds.
 
@@ -302,12 +280,15 @@ class MetaResult:
             ``greater``: P(effect > threshold); ``less``: P(effect < threshold).
         scale : {"natural", "analysis"}
             Scale of ``thresholds`` (``analysis``: log ratios for ratio measures).
+        labels : sequence of str, optional
+            One label per threshold (a ``label`` column).
 
         Returns
         -------
         pandas.DataFrame
-            Columns ``threshold`` (as given), ``p_mu``, ``p_new``, and their Monte Carlo
-            standard errors ``mcse`` (for ``p_mu``) and ``mcse_new`` (0 for the exact engine).
+            Columns ``threshold`` (as given), ``direction``, ``p_mu``, ``p_new`` and their
+            Monte Carlo standard errors ``mcse`` and ``mcse_new`` (0 for deterministic
+            engines).
         """
         _check_choice("direction", direction, ("greater", "less"))
         _check_choice("scale", scale, ("analysis", "natural"))
@@ -322,71 +303,56 @@ class MetaResult:
                     "and must be > 0; use scale='analysis' for log ratios"
                 )
             x = np.log(thr)
-        out = {"threshold": thr}
+        out: dict[str, Any] = {"threshold": thr}
+        if labels is not None:
+            if len(labels) != thr.size:
+                raise ValueError("labels must give one label per threshold")
+            out["label"] = list(labels)
+        out["direction"] = direction
+        mcse = {}
         for name, col in (("mu", "p_mu"), ("theta_new", "p_new")):
-            p = self.backend.prob_greater(name, x)
-            out[col] = p if direction == "greater" else 1.0 - p
-        out["mcse"] = self._prob_mcse("mu", x, direction)
-        out["mcse_new"] = self._prob_mcse("theta_new", x, direction)
+            m = self.posterior.marginal(name)
+            below = m.cdf(x)
+            out[col] = 1.0 - below if direction == "greater" else below
+            mcse[col] = m.mcse_cdf(x)
+        out["mcse"], out["mcse_new"] = mcse["p_mu"], mcse["p_new"]
         table = pd.DataFrame(out)
         table.attrs.update({"direction": direction, "scale": scale})
         return table
 
-    def _prob_mcse(self, name: str, x: np.ndarray, direction: str) -> np.ndarray:
-        if isinstance(self.backend, ExactBackend):
-            return np.zeros(x.size)
-        import arviz_stats as azs
-
-        arr = np.asarray(self.idata["posterior"][name])
-        out = []
-        for xi in x:
-            ind = (arr > xi) if direction == "greater" else (arr < xi)
-            p = ind.mean()
-            if p in (0.0, 1.0):
-                out.append(0.0)
-                continue
-            ess = float(azs.ess(ind.astype(float), method="mean"))
-            out.append(math.sqrt(p * (1 - p) / ess))
-        return np.array(out)
-
-    def heterogeneity(self, ci_prob: float = 0.95) -> pd.DataFrame:
+    def heterogeneity(self, ci_prob: float | None = None) -> pd.DataFrame:
         """Posterior of tau, tau^2 and I^2 (Higgins-Thompson typical variance).
 
         Returns
         -------
         pandas.DataFrame
-            Rows ``tau``, ``tau2``, ``I2``; columns ``mean``, ``sd``, ``median``, ``lower``,
-            ``upper``.
+            Rows ``tau``, ``tau2``, ``I2``; columns ``mean``, ``sd``, ``median``,
+            ``lower``, ``upper`` (``inf`` where a moment does not exist).
         """
-        _check_prob(ci_prob)
-        q = np.array([(1 - ci_prob) / 2, 0.5, (1 + ci_prob) / 2])
-        s2 = typical_variance(self.data.vi)
-        if self.fixed:
-            tq = np.zeros(3)
-        else:
-            tq = np.atleast_1d(self.backend.quantile("tau", q)).ravel()
-        fns = {"tau": lambda t: t, "tau2": lambda t: t**2, "I2": lambda t: t**2 / (t**2 + s2)}
+        ci = self._ci(ci_prob)
         rows = {}
-        for name, fn in fns.items():
-            mean, sd = (0.0, 0.0) if self.fixed else self.backend.tau_function_mean(fn)
-            qq = fn(tq)
-            rows[name] = [mean, sd, qq[1], qq[0], qq[2]]
-        table = pd.DataFrame.from_dict(rows, orient="index", columns=_SUMMARY_COLUMNS[:5])
-        table.attrs.update({"ci_prob": ci_prob, "typical_variance": s2})
+        for name in ("tau", "tau2", "I2"):
+            rows[name] = np.zeros(5) if self.fixed else self._rows(name, ci, False, "central")[0]
+        table = pd.DataFrame.from_dict(rows, orient="index", columns=SUMMARY_COLUMNS)
+        table.attrs.update({"ci_prob": ci, "typical_variance": typical_variance(self.data.vi)})
         return table
 
-    # -- exact-engine extras ---------------------------------------------------------------------
-    def _require_exact(self, what: str) -> ExactPosterior:
-        if not isinstance(self.backend, ExactBackend):
-            raise ValueError(
-                f"{what} needs the exact engine (normal-normal model): refit with engine='exact'"
-            )
-        return self.backend.post
+    def cdf(self, name: str, x: float | Sequence[float]) -> np.ndarray:
+        """P(parameter <= x) on the analysis scale, e.g. ``cdf("tau", [0.1, 0.5])``."""
+        return self.posterior.marginal(name).cdf(np.atleast_1d(np.asarray(x, dtype=float)))
 
+    # -- marginal likelihood, Bayes factors, weights -----------------------------------------
     @property
     def log_marginal_likelihood(self) -> float:
-        """Log marginal likelihood p(y) (exact engine; NaN under a flat prior on mu)."""
-        return float(self._require_exact("the marginal likelihood").log_evidence[0])
+        """Log marginal likelihood p(y) (NaN under a flat prior on mu).
+
+        Computed by a deterministic engine whatever engine produced the posterior.
+        """
+        from bayesmeta import engines
+
+        if "log_evidence" in self.posterior.capabilities:
+            return float(self.posterior.log_evidence)
+        return float(engines.evidence(self.spec, self.data).log_evidence)
 
     def bayes_factors(self) -> pd.DataFrame:
         """Bayes factors of the null hypotheses tau = 0 and mu = 0 against this model.
@@ -394,92 +360,97 @@ class MetaResult:
         ``BF01 = p(y | H0) / p(y | model)``: values above 1 favour the null. ``BF10`` is
         its reciprocal. mu = 0 is undefined under a flat prior on mu (NaN).
         """
-        from bayesmeta.exact import integrate
+        from bayesmeta import engines
+        from bayesmeta import priors as P
 
-        post = self._require_exact("Bayes factors")
-        log_m = post.log_evidence[0]
-        sd = self.data
-        rows = {}
+        full = engines.evidence(self.spec, self.data)
+        rows: dict[str, float] = {}
         if not self.fixed:
-            # same (flat or proper) mu prior in both models: the ratio of normalising
-            # constants is the Bayes factor even when the flat prior makes each improper
-            null = integrate(sd.yi[None], sd.vi[None], None, self.mu_prior, None)
-            rows["tau=0"] = math.exp(null.log_norm[0] - post.log_norm[0])
-        if isinstance(self.mu_prior, _priors.Flat):
+            # the same (flat or proper) mu prior in both models: the ratio of normalising
+            # constants is the Bayes factor even when a flat prior makes each improper
+            null = engines.evidence(self.spec, self.data, tau_zero=True)
+            rows["tau=0"] = math.exp(null.log_norm - full.log_norm)
+        if isinstance(self.mu_prior, P.Flat):
             rows["mu=0"] = float("nan")
         else:
-            mu0 = integrate(
-                sd.yi[None], sd.vi[None], None, self.mu_prior, self.tau_prior, mu_fixed_at=0.0
-            )
-            rows["mu=0"] = math.exp(mu0.log_evidence[0] - log_m)
+            mu0 = engines.evidence(self.spec, self.data, mu_zero=True)
+            rows["mu=0"] = math.exp(mu0.log_evidence - full.log_evidence)
         return pd.DataFrame(
-            {"BF01": rows, "BF10": {k: 1 / v if v else math.inf for k, v in rows.items()}}
+            {
+                "BF01": rows,
+                "BF10": {k: (1 / v if v else math.inf) for k, v in rows.items()},
+            }
         )
 
     def weights(self) -> pd.Series:
         """Posterior mean weights of each study (and of the prior) in the posterior mean of mu.
 
-        ``E[mu | y] = w_prior * m0 + sum_i w_i y_i`` with ``w_i = E[(1/(s_i^2+tau^2)) V(tau)]``.
+        ``E[mu | y] = w_prior * m0 + sum_i w_i y_i``. Computed by the exact engine whatever
+        engine produced the posterior (normal likelihood).
         """
-        post = self._require_exact("study weights")
-        t2 = post.tau[0] ** 2
-        v = post.v[0]
-        w = (1.0 / (v[:, None] + t2[None, :])) * post.mu_var[0][None, :]
-        wi = (w * post.weight[0][None, :]).sum(1)
+        from bayesmeta import engines
+        from bayesmeta import priors as P
+
+        post = self.posterior
+        if "weights" not in post.capabilities:
+            post, _ = engines.run(self.spec.replace(engine="exact"), self.data)
+        wi = np.asarray(post.weights())
         out = pd.Series(wi, index=self.data.labels, name="weight")
-        prior_w = 1.0 - wi.sum()
-        if not isinstance(self.mu_prior, _priors.Flat):
-            out["(prior mean)"] = prior_w
+        if not isinstance(self.mu_prior, P.Flat):
+            out["(prior mean)"] = 1.0 - wi.sum()
         return out
 
-    # -- binomial extras -----------------------------------------------------------------------
-    def implied(self, control_risk: float | None = None, ci_prob: float = 0.95) -> pd.DataFrame:
+    # -- binary outcomes ---------------------------------------------------------------------
+    def control_risk(self) -> float:
+        """The control risk for implied effects: the spec's, else the pooled observed one."""
+        if self.spec.control_risk is not None:
+            return float(self.spec.control_risk)
+        t = self.data.table
+        return float(t["events_c"].sum() / t["n_c"].sum())
+
+    def implied(
+        self, control_risk: float | None = None, ci_prob: float | None = None
+    ) -> pd.DataFrame:
         """Risk ratio and risk difference implied by the odds ratios at a control risk.
+
+        Quantiles are exact transforms (RR and RD increase with the log odds ratio);
+        means and sds are expectations over equal-probability cells of the posterior.
 
         Parameters
         ----------
         control_risk : float, optional
-            Default: the fit's ``control_risk`` setting, else the pooled observed control
-            risk (sum of control events / sum of control participants).
+            Default: :meth:`control_risk`.
         """
         if self.measure != "OR" or self.data.kind != "binary":
             raise ValueError("implied risks need binary arm-level data analysed as OR")
-        p0 = control_risk if control_risk is not None else self._control_risk()
+        p0 = self.control_risk() if control_risk is None else control_risk
         if not 0 < p0 < 1:
-            raise ValueError(f"control_risk must be between 0 and 1, got {p0}")
-        _check_prob(ci_prob)
-        q = np.array([(1 - ci_prob) / 2, 0.5, (1 + ci_prob) / 2])
+            raise ValueError(
+                f"the control risk is {p0:g}; implied RR and RD need one between 0 and 1 "
+                "(give control_risk=...)"
+            )
+        ci = self._ci(ci_prob)
         lo0 = math.log(p0 / (1 - p0))
+        q = np.array([0.5, (1 - ci) / 2, (1 + ci) / 2])
+        u = (np.arange(_N_CELLS) + 0.5) / _N_CELLS
         rows = {}
         for name in ("mu", "theta_new"):
-            lor = np.asarray(self.idata["posterior"][name]).ravel()
-            p1 = 1 / (1 + np.exp(-(lo0 + lor)))
-            for label, vals in (("RR", p1 / p0), ("RD", p1 - p0)):
-                qq = np.quantile(vals, q)
-                rows[f"{label} ({name})"] = [vals.mean(), vals.std(ddof=1), qq[1], qq[0], qq[2]]
-        table = pd.DataFrame.from_dict(rows, orient="index", columns=_SUMMARY_COLUMNS[:5])
+            m = self.posterior.marginal(name)
+            grid = m.quantile(u)
+            qq = m.quantile(q)
+            for label, fn in (
+                ("RR", lambda x: _expit(lo0 + x) / p0),
+                ("RD", lambda x: _expit(lo0 + x) - p0),
+            ):
+                vals = fn(grid)
+                rows[f"{label} ({name})"] = [vals.mean(), vals.std(), *fn(qq)]
+        table = pd.DataFrame.from_dict(
+            rows, orient="index", columns=["mean", "sd", "median", "lower", "upper"]
+        )
         table.attrs["control_risk"] = p0
         return table
 
-    def _control_risk(self) -> float:
-        """Return the control_risk setting, else the pooled observed control risk."""
-        p0 = self.settings.get("control_risk")
-        if p0 is None:
-            p0 = float(self.data.table["events_c"].sum() / self.data.table["n_c"].sum())
-        return p0
-
-    # -- text ------------------------------------------------------------------------------------
-    def describe_model(self) -> str:
-        """One line naming the model and engine."""
-        kind = "fixed-effect" if self.fixed else "random-effects"
-        lik = (
-            "binomial-normal (exact likelihood)"
-            if self.likelihood == "binomial"
-            else "normal-normal"
-        )
-        eng = {"exact": "exact numerical integration", "nuts": "NUTS (nutpie)"}[self.engine]
-        return f"Bayesian {kind} meta-analysis, {lik} model, {eng}"
-
+    # -- text ----------------------------------------------------------------------------------
     def __repr__(self) -> str:
         return (
             f"<MetaResult {self.model} {self.likelihood} {self.engine}: k={self.k}, "
@@ -489,92 +460,28 @@ class MetaResult:
     def __str__(self) -> str:
         return self.report()
 
-    def report(self, ci_prob: float = 0.95) -> str:
-        """Return the printed report: model, priors, k, intervals, diagnostics verdict."""
-        natural = self.is_ratio
-        s = self.summary(ci_prob=ci_prob, scale="natural" if natural else "analysis")
-        pct = f"{100 * ci_prob:g}%"
-        scale_note = f" ({self.measure}; tau on the log scale)" if natural else ""
-        lines = [
-            self.describe_model(),
-            f"Measure: {self.data.measure_label}"
-            + (" (analysed on the log scale)" if natural else "")
-            + f"; k = {self.k} stud{'y' if self.k == 1 else 'ies'}",
-            "Priors:",
-        ]
-        lines.append(f"  mu  ~ {self.mu_prior!r}" + _note(self.prior_notes.get("mu")))
-        if self.fixed:
-            lines.append("  tau = 0 (fixed effect)")
-        else:
-            lines.append(f"  tau ~ {self.tau_prior!r}" + _note(self.prior_notes.get("tau")))
-        if self.baseline_prior is not None:
-            lines.append(f"  alpha_i (baseline log odds) ~ {self.baseline_prior!r}")
-        lines.append(f"Posterior medians with {pct} equal-tailed credible intervals{scale_note}:")
-        width = max(12, *(len(str(i)) for i in s.index)) + 2
-        moments = not natural  # mean/sd of a ratio's heavy-tailed posterior mislead; omit
-        lines.append(
-            f"  {'':<{width}}{'median':>9}  {pct + ' CrI':<22}"
-            + (f"{'mean':>9}{'sd':>9}" if moments else "")
-        )
-        labels = {"mu": "mu (pooled)", "tau": "tau", "theta_new": "theta_new"}
-        for name, row in s.iterrows():
-            if self.fixed and name in ("tau", "theta_new"):
-                continue  # tau = 0 and theta_new = mu under a common effect
-            if name == self.data.labels[0]:
-                lines.append("  Study-specific (shrunken) effects:")
-            lab = labels.get(name, f"  {name}")
-            ci = f"{_num(row['lower'])} to {_num(row['upper'])}"
-            lines.append(
-                f"  {lab:<{width}}{_num(row['median']):>9}  {ci:<22}"
-                + (f"{_num(row['mean']):>9}{_num(row['sd']):>9}" if moments else "")
-            )
-        if not self.fixed:
-            h = self.heterogeneity(ci_prob)
-            i2 = h.loc["I2"]
-            lines.append(
-                f"Heterogeneity: I^2 median {100 * i2['median']:.0f}% "
-                f"({pct} CrI {100 * i2['lower']:.0f}% to {100 * i2['upper']:.0f}%)"
-            )
-        if self.likelihood == "binomial" and not 0 < self._control_risk() < 1:
-            lines.append(
-                f"Implied RR and RD: the pooled observed control risk is "
-                f"{self._control_risk():g}; give control_risk=... to report them"
-            )
-        elif self.likelihood == "binomial":
-            imp = self.implied(ci_prob=ci_prob)
-            lines.append(
-                f"Implied at control risk {imp.attrs['control_risk']:.3f} (medians, {pct} CrI):"
-            )
-            for name, row in imp.iterrows():
-                lines.append(
-                    f"  {name:<{width}}{_num(row['median']):>9}  "
-                    f"{_num(row['lower'])} to {_num(row['upper'])}"
-                )
-        lines.append(f"Diagnostics: {self.diagnostics.summary_line()}")
-        return "\n".join(line.rstrip() for line in lines)
+    def report(self, ci_prob: float | None = None) -> str:
+        """Return the printed report (see :func:`bayesmeta.report.result_text`)."""
+        from bayesmeta.report import result_text
+
+        return result_text(self, ci_prob)
 
     # -- persistence -----------------------------------------------------------------------------
     def to_metadata(self) -> dict[str, Any]:
-        """Everything needed to rebuild this result besides the draws."""
+        """Everything needed to rebuild this result besides the posterior."""
+        import io
+
         buf = io.StringIO()
         self.data.table.to_csv(buf, index=False, float_format="%.17g", lineterminator="\n")
         return {
-            "format": "bayesmeta-result/1",
+            "format": "bayesmeta-result/2",
             "measure": self.measure,
-            "kind": self.data.kind,
             "source": self.data.source,
             "data_csv": buf.getvalue(),
             "data_sha256": self.data.sha256(),
-            "model": self.model,
-            "likelihood": self.likelihood,
-            "engine": self.engine,
-            "mu_prior": self.mu_prior.to_dict(),
-            "tau_prior": None if self.tau_prior is None else self.tau_prior.to_dict(),
-            "baseline_prior": (
-                None if self.baseline_prior is None else self.baseline_prior.to_dict()
-            ),
-            "prior_notes": self.prior_notes,
-            "settings": self.settings,
+            "spec": self.spec.to_dict(),
+            "diagnostics": self.diagnostics.to_dict(),
+            "diagnostics_table": json.loads(self.diagnostics.table.to_json(orient="split")),
             "provenance": self.provenance,
         }
 
@@ -584,7 +491,7 @@ class MetaResult:
         Written to a temporary file first and renamed, so a failure leaves no partial file.
         """
         path = Path(path)
-        dt = self.idata.copy()
+        dt = self.posterior.to_datatree().copy()
         dt.attrs["bayesmeta"] = json.dumps(self.to_metadata(), sort_keys=True, default=_json)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         os.close(fd)
@@ -598,74 +505,35 @@ class MetaResult:
 
 
 def load(path: str | os.PathLike[str]) -> MetaResult:
-    """Load a result saved with :meth:`MetaResult.save`.
+    """Load a result saved with :meth:`MetaResult.save` (a true round trip, no refit)."""
+    import io
 
-    The exact engine's posterior is recomputed from the stored data and priors (it is
-    deterministic); MCMC results are rebuilt from the stored draws.
-    """
     import xarray as xr
 
-    dt = xr.open_datatree(path, engine="h5netcdf").load()
+    from bayesmeta import engines
+    from bayesmeta.data import study_data
+
+    try:
+        dt = xr.open_datatree(path, engine="h5netcdf").load()
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: not a readable bayesmeta result ({exc})") from None
     try:
         meta = json.loads(dt.attrs["bayesmeta"])
     except KeyError:
         raise ValueError(f"{path}: not a bayesmeta result (no 'bayesmeta' metadata)") from None
     table = pd.read_csv(io.StringIO(meta["data_csv"]), dtype={"study": str})
     sd = study_data(table, meta["measure"], source=meta.get("source"))
-    mu_prior = _priors.from_dict(_strip_note(meta["mu_prior"]))
-    tau_prior = (
-        None if meta["tau_prior"] is None else _priors.from_dict(_strip_note(meta["tau_prior"]))
-    )
-    if meta["tau_prior"] and meta["tau_prior"].get("note"):
-        tau_prior = type(tau_prior)(**tau_prior.params, note=meta["tau_prior"]["note"])
-    baseline = (
-        None
-        if meta.get("baseline_prior") is None
-        else _priors.from_dict(_strip_note(meta["baseline_prior"]))
-    )
+    spec = AnalysisSpec.from_dict(meta["spec"])
     del dt.attrs["bayesmeta"]
-    if meta["engine"] == "exact":
-        from bayesmeta.exact import integrate
-
-        post = integrate(sd.yi[None], sd.vi[None], None, mu_prior, tau_prior)
-        backend: ExactBackend | DrawsBackend = ExactBackend(post)
-        diagnostics = Diagnostics.exact()
-    else:
-        backend = DrawsBackend(dt["posterior"].to_dataset())
-        names = ["mu", "theta", "theta_new"] + ([] if meta["model"] == "fixed" else ["tau"])
-        diagnostics = Diagnostics.from_datatree(dt, names)
+    posterior = engines.posterior_from_datatree(dt)
+    diag = Diagnostics.from_dict(meta["diagnostics"], meta.get("diagnostics_table"))
     return MetaResult(
-        data=sd,
-        model=meta["model"],
-        likelihood=meta["likelihood"],
-        engine=meta["engine"],
-        mu_prior=mu_prior,
-        tau_prior=tau_prior,
-        settings=meta["settings"],
-        backend=backend,
-        diagnostics=diagnostics,
-        provenance=meta["provenance"],
-        prior_notes=meta.get("prior_notes", {}),
-        baseline_prior=baseline,
-        _idata=dt,
+        spec=spec, data=sd, posterior=posterior, diagnostics=diag, provenance=meta["provenance"]
     )
 
 
-def _strip_note(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in d.items() if k != "note"}
-
-
-def _note(text: str | None) -> str:
-    return f"   [{text}]" if text else ""
-
-
-def _num(x: float) -> str:
-    if not np.isfinite(x):
-        return "nan"
-    ax = abs(x)
-    if ax != 0 and (ax >= 1e5 or ax < 1e-3):
-        return f"{x:.3g}"
-    return f"{x:.3f}" if ax < 100 else f"{x:.1f}"
+def _expit(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
 
 
 def _json(obj: Any) -> Any:
@@ -673,11 +541,13 @@ def _json(obj: Any) -> Any:
         return obj.item()
     if isinstance(obj, np.ndarray):
         return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
 def _check_prob(p: float) -> None:
-    if not (isinstance(p, int | float) and 0 < p < 1):
+    if isinstance(p, bool) or not (isinstance(p, int | float) and 0 < p < 1):
         raise ValueError(f"ci_prob must be between 0 and 1, got {p!r}")
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 
-from bayesmeta import priors as P
 from bayesmeta.results import MetaResult
 
 __all__ = ["prior_sensitivity"]
@@ -14,16 +14,17 @@ __all__ = ["prior_sensitivity"]
 
 def prior_sensitivity(
     result: MetaResult,
-    tau_priors: Sequence[P.Prior | str],
-    thresholds: Sequence[float] = (),
-    direction: str = "greater",
-    scale: str = "natural",
-    ci_prob: float = 0.95,
+    tau_priors: Sequence[Any],
+    thresholds: Sequence[float] | None = None,
+    direction: str | None = None,
+    scale: str | None = None,
+    ci_prob: float | None = None,
 ) -> pd.DataFrame:
     """Refit ``result``'s data under each prior on tau (random effects) and tabulate.
 
-    The first row is ``result`` itself. The same prior on mu, likelihood and settings
-    are used for every fit.
+    The first row is ``result`` itself. Every fit uses ``result``'s spec (priors on mu,
+    likelihood, engine request, seed and sampling settings) with only the prior on tau
+    changed. Thresholds, direction and scale default to the spec's MCIDs.
 
     Returns
     -------
@@ -39,26 +40,17 @@ def prior_sensitivity(
     >>> prior_sensitivity(r, ["halfnormal(1)"], [0.5]).shape[0]
     2
     """
-    from bayesmeta.fit import fit
+    from bayesmeta.fit import fit_spec
 
-    fits: list[tuple[str, MetaResult]] = [(_label(result), result)]
-    s = result.settings
+    spec = result.spec
+    thresholds = list(spec.mcid) if thresholds is None else list(thresholds)
+    direction = direction or spec.mcid_direction
+    scale = scale or spec.mcid_scale
+    requested = result.provenance.get("engine_requested", "auto")
+    fits: list[tuple[str, MetaResult]] = [(_label(result.tau_prior, result.fixed), result)]
     for p in tau_priors:
-        prior = P.parse(p) if isinstance(p, str) else p
-        kw = dict(
-            model="random",
-            likelihood=result.likelihood,
-            mu_prior=result.mu_prior,
-            tau_prior=prior,
-            draws=s["draws"],
-            tune=s["tune"],
-            chains=s["chains"],
-            seed=s["seed"],
-            engine=s.get("engine_requested", "auto"),
-        )
-        if result.baseline_prior is not None:
-            kw["baseline_prior"] = result.baseline_prior
-        fits.append((_label(None, prior), fit(result.data, **kw)))
+        alt = spec.replace(effects="random", tau_prior=p, engine=requested)
+        fits.append((_label(alt.tau_prior, False), fit_spec(alt, result.data)))
     rows = {}
     for label, r in fits:
         sm = r.summary(ci_prob=ci_prob, scale="natural" if r.is_ratio else "analysis")
@@ -70,7 +62,7 @@ def prior_sensitivity(
             "theta_new_upper": sm.loc["theta_new", "upper"],
             "tau_median": sm.loc["tau", "median"],
         }
-        if len(thresholds):
+        if thresholds:
             pe = r.prob_exceeds(thresholds, direction=direction, scale=scale)
             sign = ">" if direction == "greater" else "<"
             for t, p in zip(thresholds, pe["p_mu"], strict=True):
@@ -81,11 +73,9 @@ def prior_sensitivity(
     return out
 
 
-def _label(result: MetaResult | None, prior: P.Prior | None = None) -> str:
-    if result is not None:
-        if result.fixed:
-            return "common effect (tau = 0)"
-        prior = result.tau_prior
+def _label(prior: Any, fixed: bool) -> str:
+    if fixed:
+        return "common effect (tau = 0)"
     text = repr(prior).split("  #")[0]
     if prior is not None and prior.note:
         text += f" [{prior.note.split(',')[0]}]"

@@ -1,98 +1,505 @@
-"""Declarative analysis files (TOML) in ``models/``.
+"""AnalysisSpec: one validated, frozen description of an analysis.
 
-Example::
+Every entry point builds one: :func:`bayesmeta.fit` and :func:`bayesmeta.fit_many` from
+keyword arguments, analysis files (TOML, in ``models/``) with :meth:`AnalysisSpec.from_toml`,
+and the command line with :meth:`AnalysisSpec.replace` for its flags. Each option is
+checked once, from the constraint table :data:`FIELDS`, and every problem is reported
+together with its key path (``models/x.toml: priors.tau.sigma must be > 0``; for keyword
+arguments the argument name, for the command line the flag).
+
+An analysis file::
 
     [analysis]
     title = "IVIg vs placebo: ACR/EULAR TIS >= 20 response at week 16"
+    description = "..."
+    ci_prob = 0.95                      # credible-interval probability (equal-tailed)
 
     [data]
     path = "../data/ivig_tis20.csv"     # relative to this file; or dataset = "<bundled name>"
     measure = "RR"
-    columns = { trial = "study" }       # optional renames
+    columns = { trial = "study" }       # optional renames (input name = canonical name)
 
     [model]
     effects = "random"                  # random | fixed
     likelihood = "normal"               # normal | binomial
     engine = "auto"                     # auto | exact | nuts
+    control_risk = 0.3                  # optional, for the RR/RD implied by a binomial fit
 
     [priors]
     mu = { dist = "Normal", mu = 0, sigma = 4 }
     tau = { empirical = "turner2015", outcome = "any", comparison = "any" }
+    baseline = { dist = "Normal", mu = 0, sigma = 10 }   # binomial likelihood only
 
     [mcid]
-    values = [1.25, 1.5]                # natural scale; or registry = "<entry>" (see
-    direction = "greater"               # `bayesmeta mcid list`)
+    values = [1.25, 1.5]                # natural scale; or registry = "<entry>"
+    direction = "greater"               # greater | less
     labels = ["relative +25%", "relative +50%"]
+    scale = "natural"                   # natural | analysis
 
     [sampling]
     draws = 2000
     tune = 1000
     chains = 4
     seed = 1
+    target_accept = 0.95
 
-    [sensitivity]                       # optional: alternative priors on tau
-    tau = [{ dist = "HalfNormal", sigma = 1 }]
+    [sensitivity]
+    tau = [{ dist = "HalfNormal", sigma = 1 }]   # alternative priors on tau
 
-The whole file is checked before any fitting; every problem is reported with its key path
-(``models/x.toml: priors.tau.sigma must be > 0``).
+Examples
+--------
+>>> from bayesmeta.spec import AnalysisSpec
+>>> s = AnalysisSpec.from_kwargs(measure="smd", tau_prior="halfnormal(0.5)", mcid=[0.2])
+>>> s.measure, s.effects, s.tau_prior, s.mcid
+('SMD', 'random', HalfNormal(sigma=0.5), (0.2,))
+>>> s.replace(effects="fixed").tau_prior is None
+True
+>>> AnalysisSpec.from_kwargs(measure="SMD", ci_prob=95)
+Traceback (most recent call last):
+...
+bayesmeta.spec.SpecError: ci_prob must be between 0 and 1 (got 95)
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import math
 import tomllib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bayesmeta import priors as P
-from bayesmeta.data import DataError, StudyData, read_csv, study_data
+from bayesmeta.errors import DataError
 
-__all__ = ["Spec", "SpecError", "load_spec"]
+__all__ = ["FIELDS", "AnalysisSpec", "SpecError", "load_spec"]
 
-_SECTIONS = {
-    "analysis": {"title", "description", "question"},
-    "data": {"path", "dataset", "measure", "columns"},
-    "model": {"effects", "likelihood", "engine", "control_risk"},
-    "priors": {"mu", "tau", "baseline"},
-    "mcid": {"values", "direction", "scale", "labels", "registry"},
-    "sampling": {"draws", "tune", "chains", "seed", "target_accept"},
-    "sensitivity": {"tau"},
-}
+MEASURES = ("MD", "SMD", "OR", "RR", "HR", "RD", "GEN")
+RATIO_MEASURES = ("OR", "RR", "HR")
 
 
 class SpecError(DataError):
-    """An invalid analysis file; the message lists every problem with its key path."""
+    """An invalid analysis specification; lists every problem with its key path.
+
+    Attributes
+    ----------
+    problems : tuple of (key, message)
+        ``key`` is the field name (``tau_prior``), ``message`` the readable text.
+    """
+
+    def __init__(self, text: str, problems: Sequence[tuple[str, str]] = ()) -> None:
+        super().__init__(text)
+        self.problems = tuple(problems)
 
 
-@dataclass
-class Spec:
-    """A validated analysis specification."""
+# -- the constraint table ------------------------------------------------------------------
+Check = Callable[[Any], tuple[Any, str | None]]
 
-    path: Path
-    title: str
-    data_path: Path | None
-    dataset: str | None
-    measure: str
-    columns: dict[str, str] | None
+
+@dataclass(frozen=True)
+class Field:
+    """One option: its name, TOML key, command-line flag, default and check."""
+
+    name: str
+    toml: str | None
+    flag: str | None
+    default: Any
+    check: Check
+    help: str
+
+
+def _choice(*options: str) -> Check:
+    def check(v: Any) -> tuple[Any, str | None]:
+        if isinstance(v, str) and v.strip().lower() in options:
+            return v.strip().lower(), None
+        return v, f"must be one of {', '.join(options)} (got {v!r})"
+
+    return check
+
+
+def _int(minimum: int, *, optional: bool = False) -> Check:
+    def check(v: Any) -> tuple[Any, str | None]:
+        if v is None and optional:
+            return None, None
+        import numbers
+
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < minimum:
+            return v, f"must be an integer >= {minimum} (got {v!r})"
+        return int(v), None
+
+    return check
+
+
+def _open_unit(v: Any) -> tuple[Any, str | None]:
+    if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v < 1:
+        return v, f"must be between 0 and 1 (got {v!r})"
+    return float(v), None
+
+
+def _optional(check: Check) -> Check:
+    def inner(v: Any) -> tuple[Any, str | None]:
+        return (None, None) if v is None else check(v)
+
+    return inner
+
+
+def _measure(v: Any) -> tuple[Any, str | None]:
+    if v is None:
+        return None, None
+    if isinstance(v, str) and v.strip().upper() in MEASURES:
+        return v.strip().upper(), None
+    return v, f"must be one of {', '.join(MEASURES)} (got {v!r})"
+
+
+def _prior(support: str) -> Check:
+    def check(v: Any) -> tuple[Any, str | None]:
+        if v is None:
+            return None, None
+        from bayesmeta import priors as P
+
+        try:
+            if isinstance(v, str):
+                prior = P.parse(v)
+            elif isinstance(v, Mapping):
+                prior = P.from_dict(dict(v))
+            elif isinstance(v, P.Prior):
+                prior = v
+            else:
+                return v, (
+                    "must be a prior, a string such as 'halfnormal(0.5)' or a table such as "
+                    '{ dist = "HalfNormal", sigma = 0.5 }'
+                    f" (got {type(v).__name__})"
+                )
+        except P.PriorError as exc:
+            return v, f"is invalid: {exc}"
+        if support == "positive" and (prior.support != "positive" or isinstance(prior, P.Flat)):
+            return v, (
+                f"must be a prior on [0, inf) such as HalfNormal, HalfCauchy, LogNormal or "
+                f"turner2015(...) (got {prior!r})"
+            )
+        if support == "real" and prior.support == "positive":
+            return v, f"must allow negative values (got {prior!r})"
+        return prior, None
+
+    return check
+
+
+def _priors_list(v: Any) -> tuple[Any, str | None]:
+    if v is None:
+        return (), None
+    if isinstance(v, str | Mapping) or not isinstance(v, Sequence):
+        return v, "must be a list of priors on tau"
+    out = []
+    for i, item in enumerate(v):
+        p, err = _prior("positive")(item)
+        if err:
+            return v, f"[{i}] {err}"
+        out.append(p)
+    return tuple(out), None
+
+
+def _numbers(v: Any) -> tuple[Any, str | None]:
+    if v is None:
+        return (), None
+    if isinstance(v, int | float) and not isinstance(v, bool):
+        v = [v]
+    try:
+        items = list(v)
+    except TypeError:
+        return v, f"must be a list of numbers (got {v!r})"
+    if not all(isinstance(x, int | float) and not isinstance(x, bool) for x in items):
+        try:
+            import numpy as np
+
+            items = [float(x) for x in np.asarray(items, dtype=float)]
+        except (TypeError, ValueError):
+            return v, f"must be a list of numbers (got {v!r})"
+    if not all(math.isfinite(float(x)) for x in items):
+        return v, f"must be finite numbers (got {v!r})"
+    return tuple(float(x) for x in items), None
+
+
+def _labels(v: Any) -> tuple[Any, str | None]:
+    if v is None:
+        return None, None
+    if isinstance(v, str) or not isinstance(v, Sequence) or not all(isinstance(x, str) for x in v):
+        return v, "must be a list of strings"
+    return tuple(v), None
+
+
+def _text(v: Any) -> tuple[Any, str | None]:
+    return (v, None) if isinstance(v, str) else (v, f"must be a string (got {v!r})")
+
+
+def _columns(v: Any) -> tuple[Any, str | None]:
+    if v is None:
+        return None, None
+    if not isinstance(v, Mapping) or not all(
+        isinstance(a, str) and isinstance(b, str) for a, b in v.items()
+    ):
+        return v, "must map input column names to canonical names, e.g. { trial = 'study' }"
+    return dict(v), None
+
+
+def _anything(v: Any) -> tuple[Any, str | None]:
+    return v, None
+
+
+def _bool(v: Any) -> tuple[Any, str | None]:
+    return (v, None) if isinstance(v, bool) else (v, f"must be true or false (got {v!r})")
+
+
+def _path(v: Any) -> tuple[Any, str | None]:
+    if v is None:
+        return None, None
+    if not isinstance(v, str | Path):
+        return v, f"must be a path (got {v!r})"
+    return Path(v), None
+
+
+#: Every option of an analysis, once: name, TOML key, CLI flag, default, check, help.
+FIELDS: tuple[Field, ...] = (
+    Field("title", "analysis.title", None, "", _text, "title of the analysis"),
+    Field("description", "analysis.description", None, "", _text, "what the analysis asks"),
+    Field(
+        "ci_prob",
+        "analysis.ci_prob",
+        "--ci-prob",
+        0.95,
+        _open_unit,
+        "probability of the equal-tailed credible intervals",
+    ),
+    Field("data", None, None, None, _anything, "a pandas DataFrame or StudyData"),
+    Field("path", "data.path", None, None, _path, "CSV of trial data (relative to the file)"),
+    Field("dataset", "data.dataset", None, None, _optional(_text), "a bundled dataset"),
+    Field(
+        "measure",
+        "data.measure",
+        "--measure",
+        None,
+        _measure,
+        "effect measure: MD, SMD, OR, RR, HR, RD or GEN",
+    ),
+    Field("columns", "data.columns", "--columns", None, _columns, "renames old=new"),
+    Field(
+        "effects",
+        "model.effects",
+        "--model",
+        "random",
+        _choice("random", "fixed"),
+        "random effects, or a fixed (common) effect with tau = 0",
+    ),
+    Field(
+        "likelihood",
+        "model.likelihood",
+        "--likelihood",
+        "normal",
+        _choice("normal", "binomial"),
+        "normal-normal on effect sizes, or binomial-normal on arm-level events",
+    ),
+    Field(
+        "engine",
+        "model.engine",
+        "--engine",
+        "auto",
+        _choice("auto", "exact", "nuts"),
+        "exact numerical integration, NUTS, or the best that applies",
+    ),
+    Field(
+        "control_risk",
+        "model.control_risk",
+        "--control-risk",
+        None,
+        _optional(_open_unit),
+        "control risk for implied RR and RD (binomial likelihood)",
+    ),
+    Field("mu_prior", "priors.mu", "--mu-prior", None, _prior("real"), "prior on mu"),
+    Field("tau_prior", "priors.tau", "--tau-prior", None, _prior("positive"), "prior on tau"),
+    Field(
+        "baseline_prior",
+        "priors.baseline",
+        "--baseline-prior",
+        None,
+        _prior("real"),
+        "prior on the baseline log odds (binomial likelihood)",
+    ),
+    Field("draws", "sampling.draws", "--draws", 2000, _int(1), "draws per chain"),
+    Field("tune", "sampling.tune", "--tune", 1000, _int(0), "tuning steps per chain (NUTS)"),
+    Field("chains", "sampling.chains", "--chains", 4, _int(1), "chains"),
+    Field(
+        "seed",
+        "sampling.seed",
+        "--seed",
+        None,
+        _int(0, optional=True),
+        "random seed (drawn and recorded when not given)",
+    ),
+    Field(
+        "target_accept",
+        "sampling.target_accept",
+        None,
+        0.95,
+        _open_unit,
+        "NUTS target acceptance",
+    ),
+    Field("progressbar", None, None, False, _bool, "show the sampler's progress bar"),
+    Field(
+        "mcid",
+        "mcid.values",
+        "--mcid",
+        (),
+        _numbers,
+        "candidate MCIDs (natural scale: ratios for OR/RR/HR)",
+    ),
+    Field("mcid_labels", "mcid.labels", None, None, _labels, "one label per MCID"),
+    Field(
+        "mcid_direction",
+        "mcid.direction",
+        "--direction",
+        "greater",
+        _choice("greater", "less"),
+        "benefit is an effect greater or less than the MCID",
+    ),
+    Field(
+        "mcid_scale",
+        "mcid.scale",
+        None,
+        "natural",
+        _choice("natural", "analysis"),
+        "scale of the MCID values",
+    ),
+    Field("mcid_source", None, None, None, _optional(_text), "where the MCIDs come from"),
+    Field(
+        "sensitivity",
+        "sensitivity.tau",
+        None,
+        (),
+        _priors_list,
+        "alternative priors on tau for the sensitivity table",
+    ),
+    Field("source", None, None, None, _path, "the analysis file this spec was read from"),
+)
+_BY_NAME = {f.name: f for f in FIELDS}
+_BY_TOML = {f.toml: f for f in FIELDS if f.toml}
+_SECTIONS = sorted({f.toml.split(".")[0] for f in FIELDS if f.toml})
+#: Keyword aliases accepted by fit() (the issue's and R's names).
+ALIASES = {"model": "effects", "thresholds": "mcid", "direction": "mcid_direction"}
+
+
+@dataclass(frozen=True, eq=False)
+class AnalysisSpec:
+    """A validated, immutable description of one analysis (see the module docstring).
+
+    Build it with :meth:`from_kwargs`, :meth:`from_toml` or :meth:`replace`; the
+    constructor is not meant to be called directly.
+    """
+
+    title: str = ""
+    description: str = ""
+    ci_prob: float = 0.95
+    data: Any = field(default=None, repr=False)
+    path: Path | None = None
+    dataset: str | None = None
+    measure: str | None = None
+    columns: dict[str, str] | None = None
     effects: str = "random"
     likelihood: str = "normal"
     engine: str = "auto"
     control_risk: float | None = None
-    mu_prior: P.Prior | None = None
-    tau_prior: P.Prior | None = None
-    baseline_prior: P.Prior | None = None
-    mcid: list[float] = field(default_factory=list)
-    mcid_labels: list[str] | None = None
+    mu_prior: Any = None
+    tau_prior: Any = None
+    baseline_prior: Any = None
+    draws: int = 2000
+    tune: int = 1000
+    chains: int = 4
+    seed: int | None = None
+    target_accept: float = 0.95
+    progressbar: bool = False
+    mcid: tuple[float, ...] = ()
+    mcid_labels: tuple[str, ...] | None = None
+    mcid_direction: str = "greater"
+    mcid_scale: str = "natural"
     mcid_source: str | None = None
-    direction: str = "greater"
-    scale: str = "natural"
-    sampling: dict[str, Any] = field(default_factory=dict)
-    sensitivity: list[P.Prior] = field(default_factory=list)
-    description: str = ""
-    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+    sensitivity: tuple[Any, ...] = ()
+    source: Path | None = None
+    #: how each field was named where it came from (for messages)
+    _origin: str = field(default="kwargs", repr=False)
 
-    def load_data(self) -> StudyData:
-        """Read and validate the data the spec points to."""
+    # -- construction ----------------------------------------------------------------------
+    @classmethod
+    def from_kwargs(cls, **kwargs: Any) -> AnalysisSpec:
+        """Build and validate from keyword arguments (the names of :func:`bayesmeta.fit`)."""
+        return _build({}, kwargs, origin="kwargs")
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> AnalysisSpec:
+        """Read and validate an analysis file; raises :class:`SpecError` with key paths."""
+        return _from_toml(Path(path))
+
+    def replace(self, *, origin: str = "kwargs", **overrides: Any) -> AnalysisSpec:
+        """Return a copy with ``overrides`` applied and the whole spec validated again.
+
+        Setting ``effects="fixed"`` without a ``tau_prior`` drops the prior on tau (a
+        fixed effect has none); giving a ``tau_prior`` with a fixed effect is an error.
+        """
+        base = {f.name: getattr(self, f.name) for f in FIELDS}
+        if overrides.get("effects") == "fixed" and "tau_prior" not in overrides:
+            base["tau_prior"] = None
+        return _build(base, overrides, origin=origin, previous=self._origin)
+
+    # -- facts -----------------------------------------------------------------------------
+    @property
+    def fixed(self) -> bool:
+        """True for the fixed (common) effect model."""
+        return self.effects == "fixed"
+
+    @property
+    def is_ratio(self) -> bool:
+        """True when the analysis scale is the log of a ratio."""
+        return self.measure in RATIO_MEASURES or self.likelihood == "binomial"
+
+    def key(self, name: str) -> str:
+        """How option ``name`` is called where this spec came from (for messages)."""
+        return _display(name, self._origin)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-serialisable form (priors as dicts; no data objects)."""
+        out: dict[str, Any] = {}
+        for f in FIELDS:
+            v = getattr(self, f.name)
+            if f.name == "data":
+                continue
+            if hasattr(v, "to_dict") and not isinstance(v, Mapping):
+                v = v.to_dict()
+            elif isinstance(v, Path):
+                v = str(v)
+            elif isinstance(v, tuple):
+                v = [x.to_dict() if hasattr(x, "to_dict") else x for x in v]
+            out[f.name] = v
+        return out
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> AnalysisSpec:
+        """Inverse of :meth:`to_dict` (used by :func:`bayesmeta.load`)."""
+        return _build({}, {k: v for k, v in d.items() if k in _BY_NAME}, origin="kwargs")
+
+    def sha256(self) -> str | None:
+        """Digest of the analysis file this spec was read from, if any."""
+        if self.source is None or not Path(self.source).is_file():
+            return None
+        return hashlib.sha256(Path(self.source).read_bytes()).hexdigest()
+
+    def load_data(self) -> Any:
+        """Read and validate the data this spec names (a :class:`bayesmeta.StudyData`)."""
+        from bayesmeta.data import StudyData, read_csv, study_data
+
+        if self.measure is None:
+            raise SpecError(f"{self.key('measure')} is required (MD, SMD, OR, RR, HR, RD, GEN)")
+        if self.data is not None:
+            if isinstance(self.data, StudyData) and self.data.measure == self.measure:
+                return self.data
+            return study_data(self.data, self.measure, columns=self.columns)
         if self.dataset is not None:
             from bayesmeta import datasets
 
@@ -102,250 +509,197 @@ class Spec:
                 columns=self.columns,
                 source=f"dataset:{self.dataset}",
             )
-        assert self.data_path is not None
-        return read_csv(self.data_path, self.measure, columns=self.columns)
-
-    def fit_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for :func:`bayesmeta.fit`."""
-        kw: dict[str, Any] = {
-            "model": self.effects,
-            "likelihood": self.likelihood,
-            "engine": self.engine,
-            "mu_prior": self.mu_prior,
-            "tau_prior": self.tau_prior,
-            **self.sampling,
-        }
-        if self.baseline_prior is not None:
-            kw["baseline_prior"] = self.baseline_prior
-        if self.control_risk is not None:
-            kw["control_risk"] = self.control_risk
-        return kw
+        if self.path is not None:
+            return read_csv(self.path, self.measure, columns=self.columns)
+        raise SpecError("no data: give data (a DataFrame), a CSV path or a bundled dataset")
 
 
-class _Problems:
-    def __init__(self, where: str) -> None:
-        self.where, self.items = where, []
+def _display(name: str, origin: str) -> str:
+    f = _BY_NAME.get(name)
+    if f is None:
+        return name
+    if origin == "toml" and f.toml:
+        return f.toml
+    if origin == "cli" and f.flag:
+        return f.flag
+    return name
 
-    def add(self, key: str, message: str) -> None:
-        self.items.append(f"{self.where}: {key} {message}")
 
-    def raise_if_any(self) -> None:
-        if self.items:
-            raise SpecError("\n".join(self.items) if len(self.items) > 1 else self.items[0])
-
-
-def _prior(value: Any, key: str, problems: _Problems) -> P.Prior | None:
-    if isinstance(value, str):
-        try:
-            return P.parse(value)
-        except P.PriorError as exc:
-            problems.add(key, f"is invalid: {exc}")
-            return None
-    if not isinstance(value, dict):
-        problems.add(key, 'must be a table such as { dist = "HalfNormal", sigma = 0.5 }')
-        return None
-    try:
-        return P.from_dict(value)
-    except P.PriorError as exc:
-        msg = str(exc)
-        # name the parameter in the key path when the message starts with "Dist: name must"
-        head, _, rest = msg.partition(": ")
-        param = rest.split(" ", 1)[0] if rest else ""
-        if param in value and rest.startswith(param):
-            problems.add(f"{key}.{param}", rest[len(param) + 1 :])
+def _build(
+    base: dict[str, Any], overrides: Mapping[str, Any], *, origin: str, previous: str = "kwargs"
+) -> AnalysisSpec:
+    """Merge, check every field from the table, apply the cross-field rules, collect errors."""
+    problems: list[tuple[str, str]] = []
+    values: dict[str, Any] = {f.name: f.default for f in FIELDS}
+    values.update(base)
+    given: dict[str, str] = {name: previous for name in base}
+    for key, v in overrides.items():
+        name = ALIASES.get(key, key)
+        if name not in _BY_NAME or name == "_origin":
+            valid = ", ".join(sorted(_BY_NAME))
+            problems.append((key, f"is not a known option (known: {valid})"))
+            continue
+        values[name] = v
+        given[name] = origin
+    for f in FIELDS:
+        v, err = f.check(values[f.name])
+        if err:
+            problems.append((f.name, err))
         else:
-            problems.add(key, f"is invalid: {msg}")
-        return None
+            values[f.name] = v
+    problems += _cross_checks(values, given)
+    if problems:
+        origin_of = {n: given.get(n, origin) for n, _ in problems}
+        raise _error(problems, origin_of)
+    values["_origin"] = origin if origin != "cli" else previous
+    return AnalysisSpec(**values)
 
 
-def load_spec(path: str | Path) -> Spec:
-    """Read and validate an analysis file.
+def _cross_checks(v: dict[str, Any], given: dict[str, str]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    sources = [k for k in ("data", "path", "dataset") if v[k] is not None]
+    if len(sources) > 1:
+        out.append((sources[1], f"conflicts with {sources[0]}: give one source of data"))
+    if v["effects"] == "fixed" and v["tau_prior"] is not None:
+        out.append(
+            (
+                "tau_prior",
+                "is given but the model is a fixed (common) effect, which has no "
+                "heterogeneity (tau = 0); use random effects to give a prior on tau",
+            )
+        )
+    if v["baseline_prior"] is not None and v["likelihood"] != "binomial":
+        out.append(("baseline_prior", "applies to the binomial likelihood only"))
+    if v["likelihood"] == "binomial" and v["measure"] not in (None, "OR"):
+        out.append(
+            (
+                "likelihood",
+                "binomial is on the log odds ratio scale: use measure OR (RR and RD are "
+                f"reported as implied effects), got measure {v['measure']}",
+            )
+        )
+    mcid = v["mcid"]
+    if isinstance(mcid, tuple) and mcid:
+        ratio = v["measure"] in RATIO_MEASURES or v["likelihood"] == "binomial"
+        if ratio and v["mcid_scale"] == "natural" and any(x <= 0 for x in mcid):
+            out.append(
+                (
+                    "mcid",
+                    f"are ratios for {v['measure']} on the natural scale and must be > 0 "
+                    "(use the analysis scale for log ratios)",
+                )
+            )
+    labels = v["mcid_labels"]
+    if isinstance(labels, tuple) and isinstance(mcid, tuple) and len(labels) != len(mcid):
+        out.append(("mcid_labels", "must be a list with one label per value"))
+    return out
 
-    Raises
-    ------
-    SpecError
-        Listing every problem with its key path (``file: key.path message``).
-    """
-    path = Path(path)
+
+def _error(problems: list[tuple[str, str]], origin_of: Mapping[str, str]) -> SpecError:
+    lines = [f"{_display(n, origin_of.get(n, 'kwargs'))} {msg}" for n, msg in problems]
+    return SpecError("\n".join(lines), problems)
+
+
+# -- analysis files ----------------------------------------------------------------------------
+def _from_toml(path: Path) -> AnalysisSpec:
     where = str(path)
+    if path.is_dir():
+        raise SpecError(f"{where}: is a directory, not an analysis file (.toml)")
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SpecError(f"{where}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"{where}: cannot be read ({exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{where}: not valid TOML ({exc})") from None
-    pr = _Problems(where)
-    for section, value in raw.items():
+    problems: list[str] = []
+    kwargs: dict[str, Any] = {}
+    for section, table in raw.items():
         if section not in _SECTIONS:
-            pr.add(section, f"is not a known section (known: {', '.join(_SECTIONS)})")
-        elif not isinstance(value, dict):
-            pr.add(section, "must be a table")
+            problems.append(f"{section} is not a known section (known: {', '.join(_SECTIONS)})")
+            continue
+        if not isinstance(table, dict):
+            problems.append(f"{section} must be a table")
+            continue
+        for key, value in table.items():
+            dotted = f"{section}.{key}"
+            if section == "analysis" and key == "question":
+                dotted = "analysis.description"
+            if section == "mcid" and key == "registry":
+                continue
+            f = _BY_TOML.get(dotted)
+            if f is None:
+                known = sorted(k.split(".", 1)[1] for k in _BY_TOML if k.startswith(section + "."))
+                extra = ["registry"] if section == "mcid" else []
+                problems.append(
+                    f"{dotted} is not a known key (known: {', '.join(sorted(known + extra))})"
+                )
+                continue
+            kwargs[f.name] = value
+    mcid = raw.get("mcid") if isinstance(raw.get("mcid"), dict) else {}
+    if "registry" in mcid:
+        if "values" in mcid:
+            problems.append("mcid needs either values or registry, not both")
         else:
-            for key in value:
-                if key not in _SECTIONS[section]:
-                    pr.add(
-                        f"{section}.{key}",
-                        f"is not a known key (known: {', '.join(sorted(_SECTIONS[section]))})",
-                    )
-    data = raw.get("data", {}) if isinstance(raw.get("data"), dict) else {}
-    model = raw.get("model", {}) if isinstance(raw.get("model"), dict) else {}
-    pri = raw.get("priors", {}) if isinstance(raw.get("priors"), dict) else {}
-    mcid = raw.get("mcid", {}) if isinstance(raw.get("mcid"), dict) else {}
-    samp = raw.get("sampling", {}) if isinstance(raw.get("sampling"), dict) else {}
-    sens = raw.get("sensitivity", {}) if isinstance(raw.get("sensitivity"), dict) else {}
-    ana = raw.get("analysis", {}) if isinstance(raw.get("analysis"), dict) else {}
+            from bayesmeta import mcid as registry
 
-    # [data]
-    data_path = dataset = None
-    if "path" in data and "dataset" in data:
-        pr.add("data", "needs either path or dataset, not both")
-    elif "path" in data:
-        if not isinstance(data["path"], str):
-            pr.add("data.path", "must be a string")
-        else:
-            data_path = (path.parent / data["path"]).resolve()
-            if not data_path.is_file():
-                pr.add("data.path", f"points to a missing file ({data_path})")
-    elif "dataset" in data:
+            try:
+                entry = registry.get(mcid["registry"])
+            except KeyError as exc:
+                problems.append(f"mcid.registry {exc.args[0]}")
+            else:
+                kwargs["mcid"] = list(entry.thresholds)
+                kwargs.setdefault("mcid_labels", list(entry.labels))
+                kwargs.setdefault("mcid_direction", entry.direction)
+                kwargs["mcid_source"] = f"{entry.name}: {entry.source}"
+    data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
+    if isinstance(kwargs.get("path"), str):
+        p = (path.parent / kwargs["path"]).resolve()
+        if not p.is_file():
+            what = "a directory" if p.is_dir() else "a missing file"
+            problems.append(f"data.path points to {what} ({p})")
+        kwargs["path"] = p
+    if "dataset" in kwargs and isinstance(kwargs["dataset"], str):
         from bayesmeta import datasets
 
-        if data["dataset"] not in datasets.names():
-            pr.add(
-                "data.dataset",
-                f"{data['dataset']!r} is not a bundled dataset "
-                f"(known: {', '.join(datasets.names())})",
+        if kwargs["dataset"] not in datasets.names():
+            problems.append(
+                f"data.dataset {kwargs['dataset']!r} is not a bundled dataset "
+                f"(known: {', '.join(datasets.names())})"
             )
-        dataset = data["dataset"]
-    else:
-        pr.add("data", "needs path (a CSV relative to the spec) or dataset")
-    measure = data.get("measure")
-    if not isinstance(measure, str):
-        pr.add("data.measure", "is required (MD, SMD, OR, RR, HR, RD or GEN)")
-        measure = ""
-    columns = data.get("columns")
-    if columns is not None and not (
-        isinstance(columns, dict) and all(isinstance(v, str) for v in columns.values())
-    ):
-        pr.add("data.columns", "must map input column names to canonical names")
+    if not data.get("path") and not data.get("dataset"):
+        problems.append("data needs path (a CSV relative to the analysis file) or dataset")
+    if "measure" not in data:
+        problems.append("data.measure is required (MD, SMD, OR, RR, HR, RD or GEN)")
+    kwargs.setdefault("title", path.stem)
+    kwargs["source"] = path
+    try:
+        spec = _build({}, kwargs, origin="toml")
+    except SpecError as exc:
+        problems += [f"{_display(n, 'toml')} {m}" for n, m in exc.problems]
+        spec = None
+    if problems:
+        # unique, in order
+        seen: list[str] = []
+        for p_ in problems:
+            if p_ not in seen:
+                seen.append(p_)
+        raise SpecError("\n".join(f"{where}: {p_}" for p_ in seen), [("", p_) for p_ in seen])
+    assert spec is not None
+    return spec
 
-    # [model]
-    def choice(section: dict[str, Any], key: str, options: tuple[str, ...], default: str) -> str:
-        value = section.get(key, default)
-        if value not in options:
-            pr.add(f"model.{key}", f"must be one of {', '.join(options)} (got {value!r})")
-            return default
-        return value
 
-    effects = choice(model, "effects", ("random", "fixed"), "random")
-    likelihood = choice(model, "likelihood", ("normal", "binomial"), "normal")
-    engine = choice(model, "engine", ("auto", "exact", "nuts"), "auto")
-    control_risk = model.get("control_risk")
-    if control_risk is not None and not (
-        isinstance(control_risk, int | float) and 0 < control_risk < 1
-    ):
-        pr.add("model.control_risk", "must be between 0 and 1")
+def load_spec(path: str | Path) -> AnalysisSpec:
+    """Read and validate an analysis file (same as :meth:`AnalysisSpec.from_toml`)."""
+    return AnalysisSpec.from_toml(path)
 
-    # [priors]
-    mu_p = _prior(pri["mu"], "priors.mu", pr) if "mu" in pri else None
-    tau_p = _prior(pri["tau"], "priors.tau", pr) if "tau" in pri else None
-    base_p = _prior(pri["baseline"], "priors.baseline", pr) if "baseline" in pri else None
-    if tau_p is not None and tau_p.support != "positive":
-        pr.add("priors.tau", f"must be a prior on [0, inf) (got {tau_p!r})")
-    if effects == "fixed" and "tau" in pri:
-        pr.add("priors.tau", "is given but model.effects is 'fixed' (tau = 0)")
 
-    # [mcid]
-    values: list[float] = []
-    labels = mcid.get("labels")
-    source = None
-    direction = mcid.get("direction", "greater")
-    scale = mcid.get("scale", "natural")
-    if "registry" in mcid:
-        from bayesmeta import mcid as registry
+def field_names() -> list[str]:
+    """Names of every option (for documentation and the CLI)."""
+    return [f.name for f in FIELDS]
 
-        try:
-            entry = registry.get(mcid["registry"])
-            values, labels = list(entry.thresholds), labels or list(entry.labels)
-            direction = mcid.get("direction", entry.direction)
-            source = f"{entry.name}: {entry.source}"
-        except KeyError as exc:
-            pr.add("mcid.registry", str(exc.args[0]))
-        if "values" in mcid:
-            pr.add("mcid", "needs either values or registry, not both")
-    elif "values" in mcid:
-        v = mcid["values"]
-        if not (
-            isinstance(v, list)
-            and v
-            and all(isinstance(x, int | float) and not isinstance(x, bool) for x in v)
-        ):
-            pr.add("mcid.values", "must be a non-empty list of numbers")
-        else:
-            values = [float(x) for x in v]
-    if direction not in ("greater", "less"):
-        pr.add("mcid.direction", f"must be greater or less (got {direction!r})")
-    if scale not in ("natural", "analysis"):
-        pr.add("mcid.scale", f"must be natural or analysis (got {scale!r})")
-    if (
-        values
-        and scale == "natural"
-        and measure.upper() in ("OR", "RR", "HR")
-        and any(x <= 0 for x in values)
-    ):
-        pr.add(
-            "mcid.values", f"are ratios for {measure.upper()} on the natural scale and must be > 0"
-        )
-    if labels is not None and (not isinstance(labels, list) or len(labels) != len(values)):
-        pr.add("mcid.labels", "must be a list with one label per value")
 
-    # [sampling]
-    sampling: dict[str, Any] = {}
-    for key, minimum in (("draws", 1), ("tune", 0), ("chains", 1), ("seed", 0)):
-        if key in samp:
-            v = samp[key]
-            if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-                pr.add(f"sampling.{key}", f"must be an integer >= {minimum} (got {v!r})")
-            else:
-                sampling[key] = v
-    if "target_accept" in samp:
-        v = samp["target_accept"]
-        if not (isinstance(v, float) and 0 < v < 1):
-            pr.add("sampling.target_accept", "must be between 0 and 1")
-        else:
-            sampling["target_accept"] = v
-
-    # [sensitivity]
-    sensitivity: list[P.Prior] = []
-    if "tau" in sens:
-        if not isinstance(sens["tau"], list):
-            pr.add("sensitivity.tau", "must be a list of priors")
-        else:
-            for i, item in enumerate(sens["tau"]):
-                p = _prior(item, f"sensitivity.tau[{i}]", pr)
-                if p is not None:
-                    sensitivity.append(p)
-    pr.raise_if_any()
-    return Spec(
-        path=path,
-        title=str(ana.get("title", path.stem)),
-        data_path=data_path,
-        dataset=dataset,
-        measure=measure,
-        columns=columns,
-        effects=effects,
-        likelihood=likelihood,
-        engine=engine,
-        control_risk=control_risk,
-        mu_prior=mu_p,
-        tau_prior=tau_p,
-        baseline_prior=base_p,
-        mcid=values,
-        mcid_labels=labels,
-        mcid_source=source,
-        direction=direction,
-        scale=scale,
-        sampling=sampling,
-        sensitivity=sensitivity,
-        description=str(ana.get("description", ana.get("question", ""))),
-        raw=raw,
-    )
+def _copy(spec: AnalysisSpec, **changes: Any) -> AnalysisSpec:
+    """A copy with already-validated values changed (internal: resolved defaults)."""
+    return dataclasses.replace(spec, **changes)

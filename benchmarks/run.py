@@ -62,8 +62,39 @@ def exact_job(data, measure):
     return job
 
 
-def main() -> None:
+def startup_rows() -> list[dict]:
+    """`bayesmeta --help` and a small exact CSV fit, end to end in a fresh process."""
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    exe = str(Path(sys.executable).with_name("bayesmeta"))
     rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        csv = Path(tmp) / "crins.csv"
+        CRINS.to_csv(csv, index=False)
+        for what, cmd, target in (
+            ("`bayesmeta --help` (target < 0.3 s)", [exe, "--help"], 0.3),
+            (
+                "`bayesmeta fit crins.csv --measure OR` exact, end to end (target < 1 s)",
+                [exe, "fit", str(csv), "--measure", "OR", "--seed", "1"],
+                1.0,
+            ),
+        ):
+            times = []
+            for _ in range(5):
+                t0 = time.perf_counter()
+                subprocess.run(cmd, capture_output=True, check=True)
+                times.append(time.perf_counter() - t0)
+            rows.append(
+                {"what": what, "seconds": statistics.median(times), "R bayesmeta (s)": np.nan}
+            )
+    return rows
+
+
+def main() -> None:
+    rows = startup_rows()
     cases = [(6, CRINS, "OR")] + [(k, simulated(k), "GEN") for k in (30, 100, 1000)]
     for k, data, measure in cases:
         kw = {} if measure == "OR" else {}

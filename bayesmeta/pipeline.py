@@ -1,0 +1,337 @@
+"""One pipeline: spec -> fit -> classical estimates, MCID table, sensitivity, report.
+
+:func:`run_analysis` is what the command line, the docs generator and the tests call, so
+every surface shows the same numbers for the same analysis file.
+
+Examples
+--------
+>>> import pandas as pd, bayesmeta
+>>> df = pd.DataFrame({"study": ["A", "B", "C"], "estimate": [0.4, 0.7, 0.2],
+...                    "se": [0.2, 0.25, 0.3]})
+>>> a = bayesmeta.run_analysis(bayesmeta.AnalysisSpec.from_kwargs(
+...     data=df, measure="SMD", mcid=[0.2, 0.5], seed=1))
+>>> a.mcid["p_mu"].round(3).tolist()
+[0.881, 0.388]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bayesmeta.results import MetaResult
+from bayesmeta.spec import AnalysisSpec
+
+__all__ = ["Analysis", "OutputError", "check_out_dir", "run_analysis"]
+
+
+class OutputError(OSError):
+    """The output directory cannot be written (it is a file, read-only, or exists)."""
+
+
+@dataclass(eq=False)
+class Analysis:
+    """Everything one analysis produces.
+
+    Attributes
+    ----------
+    spec : AnalysisSpec
+        The spec as given (``result.spec`` is the resolved one: defaults filled in).
+    result : MetaResult
+    classical : pandas.DataFrame or None
+        Classical estimates a review would report.
+    mcid : pandas.DataFrame or None
+        :meth:`MetaResult.prob_exceeds` for the spec's thresholds.
+    sensitivity : pandas.DataFrame or None
+        One row per prior on tau in the spec's ``sensitivity`` (the first row is the
+        primary analysis).
+    warnings : list of str
+        Every warning raised while running, as text.
+    """
+
+    spec: AnalysisSpec
+    result: MetaResult
+    classical: pd.DataFrame | None
+    mcid: pd.DataFrame | None
+    sensitivity: pd.DataFrame | None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def scale(self) -> str:
+        """``natural`` for ratio measures (tables as ratios), else ``analysis``."""
+        return "natural" if self.result.is_ratio else "analysis"
+
+    def text(self) -> str:
+        """The printed report (what ``bayesmeta fit`` shows)."""
+        from bayesmeta.report import mcid_text, plain_language
+
+        parts = []
+        if self.spec.title:
+            parts.append(f"== {self.spec.title} ==")
+        parts.append(self.result.report())
+        if self.classical is not None:
+            parts.append("\nClassical estimates (as a review would report them):")
+            parts.append(
+                self.classical.to_string(
+                    float_format=lambda x: f"{x:.3f}", na_rep="", max_colwidth=60
+                )
+            )
+        if self.mcid is not None:
+            parts.append("\n" + mcid_text(self.result, self.mcid))
+            parts += ["  " + s for s in plain_language(self.result, self.mcid)]
+        if self.sensitivity is not None:
+            pct = f"{100 * self.result.spec.ci_prob:g}%"
+            parts.append(
+                f"\nPrior sensitivity (median and {pct} CrI of mu; {pct} prediction interval):"
+            )
+            parts.append(self.sensitivity.to_string(float_format=lambda x: f"{x:.3f}"))
+        return "\n".join(parts)
+
+    def summary_table(self) -> pd.DataFrame:
+        """The parameter summary with a ``scale`` column saying what each row is on."""
+        s = self.result.summary(scale=self.scale)
+        m = self.result.measure
+        ratio = self.result.is_ratio
+        s.insert(
+            0,
+            "scale",
+            [(f"log {m} (SD)" if ratio else m) if n == "tau" else m for n in s.index],
+        )
+        return s
+
+    def to_json(self) -> dict[str, Any]:
+        """Everything as plain JSON-serialisable data (``bayesmeta fit --format json``)."""
+        r = self.result
+
+        def records(df: pd.DataFrame | None, orient: str = "index") -> Any:
+            return None if df is None else json.loads(df.to_json(orient=orient))
+
+        return {
+            "title": self.spec.title,
+            "model": r.describe_model(),
+            "measure": r.measure,
+            "k": r.k,
+            "priors": {
+                "mu": repr(r.mu_prior),
+                "tau": None if r.tau_prior is None else repr(r.tau_prior),
+            },
+            "ci": f"{100 * r.spec.ci_prob:g}% equal-tailed",
+            "scale": self.scale,
+            "summary": records(self.summary_table()),
+            "studies": records(r.studies(scale=self.scale)),
+            "heterogeneity": None if r.fixed else records(r.heterogeneity()),
+            "mcid": None
+            if self.mcid is None
+            else {
+                "direction": self.mcid.attrs["direction"],
+                "scale": self.mcid.attrs["scale"],
+                "rows": records(self.mcid, "records"),
+            },
+            "classical": records(self.classical),
+            "sensitivity": records(self.sensitivity),
+            "notes": list(r.notes),
+            "warnings": list(self.warnings),
+            "diagnostics": r.diagnostics.to_dict(),
+            "provenance": r.provenance,
+        }
+
+    def write(self, out_dir: str | os.PathLike[str], *, force: bool = False) -> Path:
+        """Write every output to ``out_dir`` atomically (a temporary directory, then rename).
+
+        Files: ``summary.csv`` (with a ``scale`` column), ``studies.csv``, ``mcid.csv``
+        (with the direction), ``classical.csv``, ``sensitivity.csv``, ``posterior.nc``,
+        ``diagnostics.json``, ``provenance.json``, the figures and ``report.md``. Files
+        and directories get ordinary permissions (the umask).
+        """
+        from bayesmeta.report import markdown_report
+
+        out = Path(out_dir)
+        check_out_dir(out, force=force)
+        parent = out.resolve().parent
+        tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{out.name}.tmp-"))
+        try:
+            r = self.result
+            self.summary_table().to_csv(tmp / "summary.csv", float_format="%.10g")
+            r.studies(scale=self.scale).to_csv(tmp / "studies.csv", float_format="%.10g")
+            if self.mcid is not None:
+                self.mcid.to_csv(tmp / "mcid.csv", index=False, float_format="%.10g")
+            if self.classical is not None:
+                self.classical.to_csv(tmp / "classical.csv", float_format="%.10g")
+            if self.sensitivity is not None:
+                self.sensitivity.to_csv(tmp / "sensitivity.csv", float_format="%.10g")
+            r.save(tmp / "posterior.nc")
+            _write_json(tmp / "diagnostics.json", r.diagnostics.to_dict())
+            prov = dict(r.provenance)
+            prov.update({"warnings": self.warnings, "command": prov.get("command")})
+            _write_json(tmp / "provenance.json", prov)
+            figures = _figures(self, tmp)
+            (tmp / "report.md").write_text(markdown_report(self, figures), encoding="utf-8")
+            _umask_permissions(tmp)
+            if out.exists():
+                old = out.with_name(f".{out.name}.old")
+                shutil.rmtree(old, ignore_errors=True)
+                out.rename(old)
+                tmp.rename(out)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                tmp.rename(out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return out
+
+
+def check_out_dir(out: Path, *, force: bool = False) -> None:
+    """Fail early (before any fitting) when ``out`` cannot become the output directory.
+
+    Raises
+    ------
+    OutputError
+        ``out`` is a file, lies under a file, exists and is not empty (without
+        ``force``), or its parent is not writable.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"--out {out} is a file, not a directory")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise OutputError(f"--out {out} exists and is not empty (use --force to replace it)")
+    parent = out.resolve().parent
+    probe = parent
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise OutputError(f"--out {out}: {probe} is a file, so {out} cannot be a directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise OutputError(f"--out {out}: {probe} is not writable")
+    if out.is_dir() and not os.access(out, os.W_OK | os.X_OK):
+        raise OutputError(f"--out {out} is not writable")
+    parent.mkdir(parents=True, exist_ok=True)
+
+
+def _umask_permissions(root: Path) -> None:
+    mask = os.umask(0)
+    os.umask(mask)
+    for path in [root, *root.rglob("*")]:
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~mask)
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    from bayesmeta.results import _json
+
+    path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json) + "\n")
+
+
+def _figures(analysis: Analysis, tmp: Path) -> list[str]:
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    import matplotlib.pyplot as plt
+
+    from bayesmeta import plots
+
+    r, spec = analysis.result, analysis.spec
+    nat = list(spec.mcid) if (spec.mcid and spec.mcid_scale == "natural") else None
+    made = []
+
+    def save(fig: Any, name: str) -> None:
+        fig.savefig(tmp / name, dpi=120)
+        plt.close(fig)
+        made.append(name)
+
+    save(plots.forest(r, mcid=nat, title=spec.title or None), "forest.png")
+    save(
+        plots.mcid_curve(
+            r,
+            candidates=nat,
+            direction=spec.mcid_direction,
+            labels=list(spec.mcid_labels) if spec.mcid_labels else None,
+        ),
+        "mcid.png",
+    )
+    if not r.fixed:
+        save(plots.tau_posterior(r), "tau.png")
+    if r.diagnostics.engine == "mcmc":
+        for name, fig in plots.mcmc_diagnostics(r).items():
+            save(fig, name)
+    return made
+
+
+def _capture(fn: Any, sink: list[str], prefix: str = "") -> Any:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            return fn()
+        finally:
+            for w in caught:
+                sink.append(prefix + str(w.message))
+                # re-emit for Python users (the CLI prints each as one line)
+                warnings.warn_explicit(
+                    w.message, w.category, w.filename, w.lineno, module=None, registry=None
+                )
+
+
+def run_analysis(
+    spec: AnalysisSpec | str | os.PathLike[str],
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    data: Any = None,
+) -> Analysis:
+    """Run one analysis end to end.
+
+    Parameters
+    ----------
+    spec : AnalysisSpec or path
+        A spec, or an analysis file (TOML).
+    overrides : mapping, optional
+        Options to change (as :meth:`AnalysisSpec.replace`), e.g. from command-line flags.
+    data : StudyData, optional
+        Already-validated data (otherwise the spec's data are read).
+
+    Returns
+    -------
+    Analysis
+    """
+    from bayesmeta.classical import classical_table
+    from bayesmeta.fit import fit_spec
+    from bayesmeta.sensitivity import prior_sensitivity
+
+    if not isinstance(spec, AnalysisSpec):
+        spec = AnalysisSpec.from_toml(spec)
+    if overrides:
+        spec = spec.replace(**overrides)
+    notes: list[str] = []
+    sd = data if data is not None else _capture(spec.load_data, notes)
+    result = _capture(lambda: fit_spec(spec, sd), notes)
+    mcid = None
+    if spec.mcid:
+        mcid = result.prob_exceeds(
+            list(spec.mcid),
+            direction=spec.mcid_direction,
+            scale=spec.mcid_scale,
+            labels=list(spec.mcid_labels) if spec.mcid_labels else None,
+        )
+    try:
+        classical = classical_table(sd)
+    except ValueError as exc:
+        classical = None
+        notes.append(f"classical estimates not computed: {exc}")
+    sensitivity = None
+    if spec.sensitivity:
+        sensitivity = _capture(
+            lambda: prior_sensitivity(result, spec.sensitivity), notes, "sensitivity fit: "
+        )
+    return Analysis(
+        spec=spec,
+        result=result,
+        classical=classical,
+        mcid=mcid,
+        sensitivity=sensitivity,
+        warnings=notes,
+    )
