@@ -4,7 +4,7 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench docs clean
+.PHONY: setup demo test lint bench docs screenshots clean
 
 setup: $(STAMP)
 
@@ -41,6 +41,12 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
+	$(PY) benchmarks/review.py
+
+# Render the HTML reports in headless Chromium (apt-get install chromium) and fail on
+# console errors; screenshots go to /tmp/bayesmeta-screenshots.
+screenshots: $(STAMP)
+	$(PY) benchmarks/screenshots.py /tmp/bayesmeta-screenshots
 
 docs: $(STAMP)
 	$(PY) docs/make_figures.py

@@ -16,6 +16,8 @@ Examples
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.2.0"
@@ -40,6 +42,9 @@ _LAZY = {
     "load": "bayesmeta.results",
     "Analysis": "bayesmeta.pipeline",
     "run_analysis": "bayesmeta.pipeline",
+    "average": "bayesmeta.averaging",
+    "read_review": "bayesmeta.review",
+    "run_review": "bayesmeta.review",
 }
 _MODULES = {
     "priors": "bayesmeta.priors",
@@ -47,19 +52,23 @@ _MODULES = {
     "classical": "bayesmeta.classical",
     "plots": "bayesmeta.plots",
     "engines": "bayesmeta.engines",
+    "revman": "bayesmeta.revman",
+    "sof": "bayesmeta.sof",
 }
 
 __all__ = sorted([*_LAZY, *_MODULES, "__version__"])
 
 if TYPE_CHECKING:  # pragma: no cover
-    from bayesmeta import classical, datasets, engines, plots, priors
-    from bayesmeta.data import StudyData, effect_sizes, read_csv, study_data
-    from bayesmeta.diagnostics import ConvergenceWarning, Diagnostics
-    from bayesmeta.errors import DataError, DataWarning, ModelWarning
-    from bayesmeta.fit import fit, fit_many
-    from bayesmeta.pipeline import Analysis, run_analysis
-    from bayesmeta.results import MetaResult, load
-    from bayesmeta.spec import AnalysisSpec, SpecError, load_spec
+    from bayesmeta import classical, datasets, engines, plots, priors, revman, sof  # noqa: F401
+    from bayesmeta.averaging import average  # noqa: F401
+    from bayesmeta.data import StudyData, effect_sizes, read_csv, study_data  # noqa: F401
+    from bayesmeta.diagnostics import ConvergenceWarning, Diagnostics  # noqa: F401
+    from bayesmeta.errors import DataError, DataWarning, ModelWarning  # noqa: F401
+    from bayesmeta.fit import fit, fit_many  # noqa: F401
+    from bayesmeta.pipeline import Analysis, run_analysis  # noqa: F401
+    from bayesmeta.results import MetaResult, load  # noqa: F401
+    from bayesmeta.review import read_review, run_review  # noqa: F401
+    from bayesmeta.spec import AnalysisSpec, SpecError, load_spec  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:
@@ -76,3 +85,20 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(__all__)
+
+
+class _Package(types.ModuleType):
+    """Keep ``bayesmeta.fit`` the function when the submodule ``bayesmeta.fit`` is imported.
+
+    Importing a submodule sets it as an attribute of the package, which would replace the
+    function of the same name (``from bayesmeta.fit import fit_spec`` and then
+    ``bayesmeta.fit(...)`` gave "'module' object is not callable").
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _LAZY and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -32,7 +32,7 @@ class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaults
 
 
 def _spec_type(name: str) -> Any:
-    """An argparse type that applies the spec's own check for option ``name``."""
+    """Return an argparse type that applies the spec's own check for option ``name``."""
 
     def convert(text: str) -> Any:
         from bayesmeta.spec import _BY_NAME
@@ -98,6 +98,12 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
         choices=["auto", "exact", "nuts"],
         help="exact integration, NUTS, or the best that applies (default: auto)",
     )
+    g.add_argument(
+        "--moderators",
+        help="meta-regression on covariate columns: a formula such as '~ ablat + C(alloc)' "
+        "(formulaic syntax)",
+    )
+    g.add_argument("--subgroup", help="subgroup analysis by this covariate column (common tau)")
     g.add_argument(
         "--mu-prior",
         help='prior on mu, e.g. "normal(0, 4)" or "flat" (default: '
@@ -213,10 +219,18 @@ def _parser() -> argparse.ArgumentParser:
     dshow = ds.add_parser("show", help="a dataset with its provenance")
     dshow.add_argument("name")
 
+    from bayesmeta.review import add_review_parser
+
+    add_review_parser(sub)
+
     m = sub.add_parser("mcid", help="registry of candidate MCIDs", formatter_class=_Formatter)
     ms = m.add_subparsers(dest="action", metavar="ACTION")
     ms.add_parser("list", help="list the registry")
     return p
+
+
+#: Flags whose value may start with "-" (negative MCIDs) or "~" (formulas).
+_VALUE_FLAGS = ("--mcid", "--mu-prior", "--tau-prior", "--baseline-prior", "--moderators")
 
 
 def _join_negative_values(argv: list[str]) -> list[str]:
@@ -225,7 +239,7 @@ def _join_negative_values(argv: list[str]) -> list[str]:
     it = iter(range(len(argv)))
     for i in it:
         a = argv[i]
-        if a in ("--mcid", "--mu-prior", "--tau-prior", "--baseline-prior") and i + 1 < len(argv):
+        if a in _VALUE_FLAGS and i + 1 < len(argv):
             out.append(f"{a}={argv[i + 1]}")
             next(it, None)
         else:
@@ -271,7 +285,11 @@ def _main(argv: list[str]) -> int:
     old_show = warnings.showwarning
     warnings.showwarning = _showwarning
     try:
-        return _dispatch(args)
+        with warnings.catch_warnings():
+            # the command's own warnings are output (one line each), never errors, whatever
+            # the interpreter's filters (PYTHONWARNINGS=error, pytest's filterwarnings)
+            warnings.simplefilter("default", UserWarning)
+            return _dispatch(args)
     finally:
         warnings.showwarning = old_show
 
@@ -279,9 +297,11 @@ def _main(argv: list[str]) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     from bayesmeta.errors import DataError
     from bayesmeta.pipeline import OutputError
+    from bayesmeta.review import cmd_review
     from bayesmeta.spec import SpecError
 
     commands = {
+        "review": cmd_review,
         "fit": _cmd_fit,
         "effects": _cmd_effects,
         "priors": _cmd_priors,
@@ -291,6 +311,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     }
     try:
         return commands[args.command](args)
+    except BrokenPipeError:
+        raise  # quiet: handled in main(), not an OSError to report
     except (_Usage, OutputError) as exc:
         print(f"bayesmeta: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -298,7 +320,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"bayesmeta: error: {_one_line(exc)}", file=sys.stderr)
         flags = {k for k, _ in exc.problems} & set(getattr(args, "overridden", ()))
         return EXIT_USAGE if flags else EXIT_DATA
-    except (DataError, ValueError, KeyError, OSError, OverflowError) as exc:
+    except (DataError, ValueError, KeyError, OSError, ArithmeticError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         print(f"bayesmeta: error: {_one_line(msg)}", file=sys.stderr)
         return EXIT_DATA
@@ -320,6 +342,8 @@ _FLAG_FIELDS = {
     "model": "effects",
     "likelihood": "likelihood",
     "engine": "engine",
+    "moderators": "moderators",
+    "subgroup": "subgroup",
     "mu_prior": "mu_prior",
     "tau_prior": "tau_prior",
     "baseline_prior": "baseline_prior",
@@ -335,7 +359,8 @@ _FLAG_FIELDS = {
 
 
 def _build_spec(args: argparse.Namespace) -> Any:
-    """The analysis spec from the source (file or CSV) and the flags."""
+    """Build the analysis spec from the source (file or CSV) and the flags."""
+    from bayesmeta.errors import DataError
     from bayesmeta.spec import AnalysisSpec
 
     overrides = {
@@ -348,7 +373,7 @@ def _build_spec(args: argparse.Namespace) -> Any:
     args.overridden = set(overrides)
     src = Path(args.source)
     if src.is_dir():
-        raise _Usage(f"{src} is a directory; give an analysis file (.toml) or a CSV file")
+        raise DataError(f"{src} is a directory; give an analysis file (.toml) or a CSV file")
     if _is_spec(args.source):
         spec = AnalysisSpec.from_toml(src)
         if "measure" in overrides and overrides["measure"].upper() != spec.measure:
@@ -360,7 +385,7 @@ def _build_spec(args: argparse.Namespace) -> Any:
     if "measure" not in overrides:
         raise _Usage("--measure is required for a CSV (e.g. --measure SMD)")
     if not src.exists():
-        raise _Usage(f"{src}: no such file")
+        raise DataError(f"{src}: no such file")
     return AnalysisSpec.from_kwargs(path=src, title="").replace(origin="cli", **overrides)
 
 
@@ -407,10 +432,11 @@ def _jsonable(obj: Any) -> Any:
 # -- other commands --------------------------------------------------------------------------
 def _read(args: argparse.Namespace) -> Any:
     from bayesmeta.data import read_csv
+    from bayesmeta.errors import DataError
 
     src = Path(args.source)
     if src.is_dir():
-        raise _Usage(f"{src} is a directory; give a CSV file")
+        raise DataError(f"{src} is a directory; give a CSV file")
     return read_csv(src, args.measure, columns=args.columns)
 
 
@@ -426,16 +452,12 @@ def _cmd_effects(args: argparse.Namespace) -> int:
 
 
 def _cmd_priors(args: argparse.Namespace) -> int:
-    import dataclasses
-
     from bayesmeta import priors as P
 
     if args.action in (None, "list"):
         print("Prior families (PyMC names; parameters):")
         for cls in P.DISTRIBUTIONS.values():
-            names = [f.name for f in dataclasses.fields(cls) if f.name not in ("note",)]
-            names = [n for n in names if not n.startswith("_") and n != "intended_measure"]
-            print(f"  {cls.__name__}({', '.join(names)})")
+            print(f"  {cls.__name__}({', '.join(cls.param_names())})")
         print("Empirical heterogeneity priors (on tau; see `bayesmeta priors show NAME`):")
         print(
             "  turner2015(outcome; comparison)   log OR, Turner et al. 2015 (log-normal on tau^2)"
@@ -456,7 +478,9 @@ def _cmd_priors(args: argparse.Namespace) -> int:
         return EXIT_OK
     prior = P.parse(name)
     print(repr(prior))
-    if getattr(prior, "proper", True) and not isinstance(prior, P.Flat):
+    if prior.data_dependent:
+        print("  data-dependent: computed from the studies' standard errors at fit time")
+    elif prior.proper and not isinstance(prior, P.Flat):
         q = prior.ppf([0.025, 0.5, 0.975])
         print(f"  2.5%, 50%, 97.5% quantiles: {q[0]:.4g}, {q[1]:.4g}, {q[2]:.4g}")
     return EXIT_OK

@@ -17,7 +17,11 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import special, stats
+from scipy import special
+
+from bayesmeta._lazy import lazy
+
+stats = lazy("scipy.stats")
 
 __all__ = [
     "ZERO_CELL_ADD",
@@ -91,7 +95,9 @@ def standardized_mean_difference(
     """Hedges' g (bias-corrected SMD) and its large-sample variance.
 
     ``g = J(n_t + n_c - 2) (mean_t - mean_c) / s_pooled`` with the exact correction
-    ``J``; ``vi = 1/n_t + 1/n_c + g^2 / (2 (n_t + n_c))`` (metafor's default).
+    ``J``; ``vi = 1/n_t + 1/n_c + g^2 / (2 (n_t + n_c))`` (metafor's default). The pooled
+    SD is computed with the SDs scaled by the larger one, so SDs near the floating-point
+    limits do not overflow.
 
     Examples
     --------
@@ -101,7 +107,10 @@ def standardized_mean_difference(
     """
     n1, n2 = _f(n_t), _f(n_c)
     m = n1 + n2 - 2
-    s_pooled = np.sqrt(((n1 - 1) * _f(sd_t) ** 2 + (n2 - 1) * _f(sd_c) ** 2) / m)
+    s1, s2 = _f(sd_t), _f(sd_c)
+    # scaled by the larger SD so that squaring cannot overflow (or underflow) for extreme SDs
+    scale = np.maximum(s1, s2)
+    s_pooled = scale * np.sqrt(((n1 - 1) * (s1 / scale) ** 2 + (n2 - 1) * (s2 / scale) ** 2) / m)
     yi = hedges_correction(m) * (_f(mean_t) - _f(mean_c)) / s_pooled
     vi = 1 / n1 + 1 / n2 + yi**2 / (2 * (n1 + n2))
     return yi, vi

@@ -14,5 +14,7 @@ class DataWarning(UserWarning):
 
 
 class ModelWarning(UserWarning):
-    """A model choice that is valid but deserves a second look (k = 1, a prior made for
-    another measure, a posterior moment that does not exist)."""
+    """A model choice that is valid but deserves a second look.
+
+    For example random effects with k = 1, or a prior made for another measure.
+    """

@@ -53,9 +53,6 @@ Likelihood = Literal["normal", "binomial"]
 Engine = Literal["auto", "exact", "nuts"]
 PriorLike = P.Prior | str | dict[str, Any] | None
 
-#: What each empirical prior was made for (the measure of its source table).
-_INTENDED = {"turner2015": ("OR", "log odds ratios"), "rhodes2015": ("SMD", "SMDs")}
-
 
 def default_mu_prior(sd: StudyData, likelihood: str = "normal") -> tuple[P.Prior, str]:
     """Default prior on mu for these data, and the reason."""
@@ -142,6 +139,8 @@ def resolve(spec: AnalysisSpec, sd: StudyData) -> tuple[AnalysisSpec, dict[str, 
     if tau_p is None and not spec.fixed:
         tau_p, notes["tau"] = default_tau_prior(sd, spec.likelihood)
         changes["tau_prior"] = tau_p
+    if tau_p is not None and tau_p.data_dependent:
+        changes["tau_prior"] = tau_p.bind(sd.sei)  # R bayesmeta's priors built from the SEs
     if spec.likelihood == "binomial" and spec.baseline_prior is None:
         changes["baseline_prior"] = P.Normal(0.0, 10.0)
         notes["baseline"] = "default: vague on the log-odds scale"
@@ -163,13 +162,10 @@ def resolve(spec: AnalysisSpec, sd: StudyData) -> tuple[AnalysisSpec, dict[str, 
 
 def _warn_intended(prior: Any, measure: str, spec: AnalysisSpec) -> None:
     intended = getattr(prior, "intended_measure", None)
-    if intended is None:
-        note = getattr(prior, "note", "") or ""
-        for key, (m, _) in _INTENDED.items():
-            if note.lower().startswith(key[:-4]):
-                intended = m
     if intended and intended != measure:
-        what = dict(_INTENDED.values()).get(intended, intended)
+        what = {"OR": "log odds ratios", "SMD": "standardised mean differences"}.get(
+            intended, intended
+        )
         warnings.warn(
             f"the prior on tau {prior!r} was derived for {what} ({intended}), but this "
             f"analysis uses {measure}: its scale may not fit",
@@ -319,7 +315,7 @@ def fit(
     spec = AnalysisSpec.from_kwargs(
         data=data,
         measure=measure,
-        effects=model,
+        model=model,  # an alias of `effects`: messages then say model=
         likelihood=likelihood,
         mu_prior=mu_prior,
         tau_prior=tau_prior,
@@ -390,15 +386,15 @@ def fit_many(
     (['a', 'b'], [2, 1])
     """
     from bayesmeta.data import study_data
-    from bayesmeta.exact import integrate
+    from bayesmeta.engines import linear
 
     spec = AnalysisSpec.from_kwargs(
         measure=measure,
-        effects=model,
+        model=model,  # an alias of `effects`: messages then say model=
         mu_prior=mu_prior,
         tau_prior=tau_prior,
-        mcid=thresholds,
-        mcid_direction=direction,
+        thresholds=thresholds,  # aliases of mcid and mcid_direction (messages)
+        direction=direction,
         ci_prob=ci_prob,
         engine="exact",
     )
@@ -437,28 +433,35 @@ def fit_many(
     thr = np.asarray(resolved.mcid, dtype=float)
     x = np.log(thr) if (sd.is_ratio and thr.size) else thr
     q = np.array([(1 - ci_prob) / 2, 0.5, (1 + ci_prob) / 2])
+    m0, v0 = (mu_p.mu, mu_p.sigma**2) if isinstance(mu_p, P.Normal) else (0.0, np.inf)
     cols: dict[str, list[np.ndarray]] = {}
     for start in range(0, B, chunk):
         sl = slice(start, start + chunk)
-        post = integrate(Y[sl], V[sl], M[sl], mu_p, tau_p)
+        post = linear.integrate(
+            Y[sl],
+            V[sl],
+            tau_prior=tau_p,
+            beta_prior_mean=[m0],
+            beta_prior_var=[v0],
+            mask=M[sl],
+        )
         for name in ("mu", "tau", "theta_new"):
-            mean = post.tau_moments(1)[0] if name == "tau" else post.mean_sd(name)[0]
-            qq = post.quantile(name, q)
+            m = post.marginal(name)
+            qq = m.quantile(q)
             for col, val in (
-                (f"{name}_mean", mean),
+                (f"{name}_mean", m.mean()),
                 (f"{name}_median", qq[:, 1]),
                 (f"{name}_lower", qq[:, 0]),
                 (f"{name}_upper", qq[:, 2]),
             ):
-                cols.setdefault(col, []).append(val)
+                cols.setdefault(col, []).append(np.broadcast_to(val, qq.shape[:1]))
         if x.size:
             for name, prefix in (("mu", "p_mu"), ("theta_new", "p_new")):
-                p = 1.0 - post.cdf(name, x)
-                if direction == "less":
-                    p = 1.0 - p
+                below = post.marginal(name).cdf(x)
+                p = 1.0 - below if direction == "greater" else below
                 for j, t in enumerate(thr):
                     cols.setdefault(f"{prefix}[{t:g}]", []).append(p[:, j])
-        cols.setdefault("log_evidence", []).append(post.log_evidence)
+        cols.setdefault("log_evidence", []).append(np.asarray(post.log_evidence))
     out = pd.DataFrame(
         {c: np.concatenate(v) for c, v in cols.items()}, index=pd.Index(names, name=by)
     )

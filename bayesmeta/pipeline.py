@@ -71,7 +71,7 @@ class Analysis:
         return "natural" if self.result.is_ratio else "analysis"
 
     def text(self) -> str:
-        """The printed report (what ``bayesmeta fit`` shows)."""
+        """Return the printed report (what ``bayesmeta fit`` shows)."""
         from bayesmeta.report import mcid_text, plain_language
 
         parts = []
@@ -97,7 +97,7 @@ class Analysis:
         return "\n".join(parts)
 
     def summary_table(self) -> pd.DataFrame:
-        """The parameter summary with a ``scale`` column saying what each row is on."""
+        """Return the parameter summary with a ``scale`` column saying what each row is on."""
         s = self.result.summary(scale=self.scale)
         m = self.result.measure
         ratio = self.result.is_ratio
@@ -175,6 +175,9 @@ class Analysis:
             _write_json(tmp / "provenance.json", prov)
             figures = _figures(self, tmp)
             (tmp / "report.md").write_text(markdown_report(self, figures), encoding="utf-8")
+            from bayesmeta.html import write_analysis_html
+
+            write_analysis_html(self, tmp / "report.html", [tmp / f for f in figures])
             _umask_permissions(tmp)
             if out.exists():
                 old = out.with_name(f".{out.name}.old")
@@ -231,7 +234,11 @@ def _write_json(path: Path, obj: Any) -> None:
 
 
 def _figures(analysis: Analysis, tmp: Path) -> list[str]:
+    import logging
+
     os.environ.setdefault("MPLBACKEND", "Agg")
+    # matplotlib logs font fallbacks ("findfont: ...") to stderr: not the user's concern
+    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
     import matplotlib.pyplot as plt
 
     from bayesmeta import plots
@@ -245,16 +252,23 @@ def _figures(analysis: Analysis, tmp: Path) -> list[str]:
         plt.close(fig)
         made.append(name)
 
-    save(plots.forest(r, mcid=nat, title=spec.title or None), "forest.png")
-    save(
-        plots.mcid_curve(
-            r,
-            candidates=nat,
-            direction=spec.mcid_direction,
-            labels=list(spec.mcid_labels) if spec.mcid_labels else None,
-        ),
-        "mcid.png",
-    )
+    d = r.design
+    if d is not None and d.subgroup is not None:
+        save(plots.subgroup_forest(r, mcid=nat, title=spec.title or None), "forest.png")
+    elif d is not None:
+        save(plots.bubble(r, mcid=nat, mcid_labels=spec.mcid_labels), "bubble.png")
+    else:
+        save(plots.forest(r, mcid=nat, title=spec.title or None), "forest.png")
+    if d is None:
+        save(
+            plots.mcid_curve(
+                r,
+                candidates=nat,
+                direction=spec.mcid_direction,
+                labels=list(spec.mcid_labels) if spec.mcid_labels else None,
+            ),
+            "mcid.png",
+        )
     if not r.fixed:
         save(plots.tau_posterior(r), "tau.png")
     if r.diagnostics.engine == "mcmc":
@@ -264,17 +278,35 @@ def _figures(analysis: Analysis, tmp: Path) -> list[str]:
 
 
 def _capture(fn: Any, sink: list[str], prefix: str = "") -> Any:
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
+    caught: list[Any] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             return fn()
-        finally:
-            for w in caught:
-                sink.append(prefix + str(w.message))
-                # re-emit for Python users (the CLI prints each as one line)
-                warnings.warn_explicit(
-                    w.message, w.category, w.filename, w.lineno, module=None, registry=None
-                )
+    finally:
+        # re-emit outside the recording context, for Python users (the CLI prints each
+        # as one line); inside it they would only be recorded again
+        for w in caught:
+            if any(seen.endswith(str(w.message)) for seen in sink):
+                continue  # the same warning from a sensitivity fit: once is enough
+            sink.append(prefix + str(w.message))
+            # (no module=None: CPython 3.13.0 then ignores the filters)
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
+def _mcid_at(result: MetaResult) -> Any:
+    """Say where MCID probabilities are evaluated with moderators (None without them).
+
+    Each subgroup, or each distinct covariate combination of the studies.
+    """
+    d = result.design
+    if d is None:
+        return None
+    if d.subgroup is not None:
+        return list(d.names)
+    cov = result.data.covariates
+    used = [c for c in cov.columns if c in d.variables]
+    return cov[used].drop_duplicates().reset_index(drop=True)
 
 
 def run_analysis(
@@ -316,6 +348,7 @@ def run_analysis(
             direction=spec.mcid_direction,
             scale=spec.mcid_scale,
             labels=list(spec.mcid_labels) if spec.mcid_labels else None,
+            at=_mcid_at(result),
         )
     try:
         classical = classical_table(sd)
@@ -323,7 +356,9 @@ def run_analysis(
         classical = None
         notes.append(f"classical estimates not computed: {exc}")
     sensitivity = None
-    if spec.sensitivity:
+    if spec.sensitivity and result.design is not None:
+        notes.append("prior sensitivity is tabulated for analyses without moderators only")
+    elif spec.sensitivity:
         sensitivity = _capture(
             lambda: prior_sensitivity(result, spec.sensitivity), notes, "sensitivity fit: "
         )

@@ -73,14 +73,16 @@ def plain_language(result: Any, mcid: pd.DataFrame) -> list[str]:
     for _, row in mcid.iterrows():
         what = _describe_threshold(row["threshold"], direction, ratio)
         label = f" [{row['label']}]" if isinstance(row.get("label"), str) else ""
-        text = f"Probability {_p(row['p_mu'])} that the pooled {result.measure} is {what}{label}"
+        where = f" at {row['at']}" if isinstance(row.get("at"), str) else ""
+        subject = f"the mean {result.measure}{where}" if where else f"the pooled {result.measure}"
+        text = f"Probability {_p(row['p_mu'])} that {subject} is {what}{label}"
         text += "." if result.fixed else f"; {_p(row['p_new'])} that the effect in a new study is."
         out.append(text)
     return out
 
 
 def mcid_heading(result: Any, mcid: pd.DataFrame) -> str:
-    """What the probabilities are: 'P(mu > threshold)' or 'P(mu < threshold)', and the unit."""
+    """Say what the probabilities are ('P(mu > threshold)' or 'P(mu < threshold)')."""
     less = mcid.attrs.get("direction", "greater") == "less"
     sign = "<" if less else ">"
     scale = mcid.attrs.get("scale", "natural")
@@ -96,7 +98,7 @@ def mcid_text(result: Any, mcid: pd.DataFrame) -> str:
     """Format the MCID table with a heading that says what the probabilities are."""
     cols = [
         c
-        for c in ("threshold", "label", "direction", "p_mu", "p_new", "mcse", "mcse_new")
+        for c in ("at", "threshold", "label", "direction", "p_mu", "p_new", "mcse", "mcse_new")
         if c in mcid.columns
     ]
     table = mcid[cols].to_string(index=False, float_format=lambda x: f"{x:.4f}")
@@ -120,7 +122,7 @@ def md_table(df: pd.DataFrame, index: bool = True, float_format: str = ".4g") ->
 
 
 def result_text(result: Any, ci_prob: float | None = None) -> str:
-    """The printed report of a result: model, priors, k, intervals, diagnostics verdict."""
+    """Return the printed report: model, priors, k, intervals, diagnostics verdict."""
     natural = result.is_ratio
     scale = "natural" if natural else "analysis"
     s = result.summary(ci_prob=ci_prob, scale=scale)
@@ -160,7 +162,8 @@ def result_text(result: Any, ci_prob: float | None = None) -> str:
     for name, row in s.iterrows():
         if result.fixed and name in ("tau", "theta_new"):
             continue  # tau = 0 and theta_new = mu under a common effect
-        lines.append(row_text(labels[name], row))
+        lines.append(row_text(labels.get(name, str(name)), row))
+    lines += _moderator_lines(result, ci_prob, width, row_text)
     lines.append("  Study-specific (shrunken) effects:")
     for name, row in studies.iterrows():
         lines.append(row_text(f"  {name}", row))
@@ -175,6 +178,30 @@ def result_text(result: Any, ci_prob: float | None = None) -> str:
         lines.append(f"Note: {note}")
     lines.append(f"Diagnostics: {result.diagnostics.summary_line()}")
     return "\n".join(line.rstrip() for line in lines)
+
+
+def _moderator_lines(result: Any, ci_prob: float | None, width: int, row_text: Any) -> list[str]:
+    d = result.design
+    if d is None:
+        return []
+    if d.subgroup is None:
+        out = [f"Moderators: {d.formula} (coefficients above; P(beta > 0)):"]
+        coef = result.coefficients(ci_prob)
+        for name in d.names:
+            out.append(f"  {name:<{width}}P(>0) = {coef.loc[name, 'P(>0)']:.3f}")
+        if not result.fixed:
+            out.append(f"  share of tau^2 explained: {100 * result.heterogeneity_explained():.0f}%")
+        return out
+    sg = result.subgroups(ci_prob, scale="natural" if result.is_ratio else "analysis")
+    kind = "one tau per group" if sg.attrs["separate_tau"] else "common tau"
+    out = [f"Subgroups by {d.subgroup} ({kind}): group means and differences"]
+    for name, row in sg.iterrows():
+        p = row["P(>0)"]
+        out.append(row_text(f"  {name}", row) + ("" if np.isnan(p) else f"  P(>0) = {p:.3f}"))
+    bf = sg.attrs.get("bf_no_moderator", np.nan)
+    if np.isfinite(bf):
+        out.append(f"  Bayes factor for no subgroup effect (common mean): {bf:.3g}")
+    return out
 
 
 def _implied_lines(result: Any, ci_prob: float | None, width: int) -> list[str]:

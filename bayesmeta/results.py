@@ -130,7 +130,9 @@ class MetaResult:
             if self.likelihood == "binomial"
             else "normal-normal"
         )
-        return f"Bayesian {kind} meta-analysis, {lik} model, {engines.describe(self.engine)}"
+        return (
+            f"Bayesian {kind} meta-analysis, {lik} model, {engines.describe(self.spec, self.data)}"
+        )
 
     # -- idata -------------------------------------------------------------------------------
     @property
@@ -152,7 +154,7 @@ class MetaResult:
 
     def _rows(self, name: str, ci_prob: float, natural: bool, interval: Interval) -> np.ndarray:
         """(n, 5) array of mean, sd, median, lower, upper for a marginal."""
-        m = self.posterior.marginal(name)
+        m = self.marginal(name)
         q = m.quantile(np.array([0.5]))[..., 0]
         if interval == "shortest":
             from bayesmeta.engines.base import shortest_interval
@@ -199,6 +201,8 @@ class MetaResult:
         _check_choice("scale", scale, ("analysis", "natural"))
         _check_choice("interval", interval, ("central", "shortest"))
         natural = scale == "natural" and self.is_ratio
+        if self.design is not None:
+            return self.coefficients(ci_prob, scale=scale, interval=interval)
         rows = {}
         for name in ("mu", "tau", "theta_new"):
             if name == "tau" and self.fixed:
@@ -217,6 +221,233 @@ class MetaResult:
             }
         )
         return table
+
+    # -- moderators ------------------------------------------------------------------------
+    @property
+    def design(self) -> Any:
+        """The meta-regression or subgroup design (None for a plain pairwise analysis)."""
+        if not hasattr(self, "_design"):
+            from bayesmeta.design import design_for
+
+            self._design = design_for(self.spec, self.data)
+        return self._design
+
+    def _require_design(self, what: str) -> Any:
+        if self.design is None:
+            raise ValueError(
+                f"{what} needs moderators or a subgroup: fit with moderators='~ x' or "
+                "subgroup='column'"
+            )
+        return self.design
+
+    def marginal(self, name: str) -> Any:
+        """Return the posterior of ``name`` (tau2 and I2 derived from tau if need be)."""
+        if name in self.posterior.names or name not in ("tau2", "I2"):
+            return self.posterior.marginal(name)
+        from bayesmeta.engines.base import TransformedMarginal
+
+        tau = self.posterior.marginal("tau")
+        if name == "tau2":
+            return TransformedMarginal(tau, np.square, lambda x: np.sqrt(np.clip(x, 0, None)))
+        s2 = typical_variance(self.data.vi)
+
+        def i2(t: np.ndarray) -> np.ndarray:
+            return t**2 / (t**2 + s2)
+
+        def inv(x: np.ndarray) -> np.ndarray:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.sqrt(np.clip(x, 0, 1) * s2 / np.clip(1 - x, 0, None))
+
+        return TransformedMarginal(tau, i2, inv)
+
+    def _table(
+        self, m: Any, index: list[str], ci: float, natural: bool, interval: Interval
+    ) -> pd.DataFrame:
+        q = m.quantile(np.array([0.5]))[..., 0]
+        if interval == "shortest":
+            from bayesmeta.engines.base import shortest_interval
+
+            lim = shortest_interval(m, ci)
+        else:
+            lim = m.quantile(np.array([(1 - ci) / 2, (1 + ci) / 2]))
+        if natural:
+            mean, sd = m.mean_sd_exp()
+            q, lim = np.exp(q), np.exp(lim)
+        else:
+            mean, sd = m.mean(), m.sd()
+        arr = np.column_stack(
+            [np.atleast_1d(mean), np.atleast_1d(sd), np.atleast_1d(q), np.atleast_2d(lim)]
+        )
+        return pd.DataFrame(arr, index=index, columns=SUMMARY_COLUMNS)
+
+    def coefficients(
+        self,
+        ci_prob: float | None = None,
+        scale: Scale = "analysis",
+        interval: Interval = "central",
+    ) -> pd.DataFrame:
+        """Posterior summary of each regression coefficient (and of tau), with P(beta > 0).
+
+        Indexed by the design's column names (``Intercept``, ``ablat``, ...; for a subgroup
+        analysis the group values, each the mean effect in that group). ``scale="natural"``
+        exponentiates ratio measures (a coefficient is then a ratio of ratios).
+        """
+        d = self._require_design("coefficients()")
+        ci = self._ci(ci_prob)
+        natural = scale == "natural" and self.is_ratio
+        beta = self.posterior.marginal("beta")
+        table = self._table(beta, list(d.names), ci, natural, interval)
+        table["P(>0)"] = 1.0 - beta.cdf(np.array([0.0]))[..., 0]
+        tau = np.zeros(5) if self.fixed else self._rows("tau", ci, False, interval)[0]
+        table.loc["tau", SUMMARY_COLUMNS] = tau
+        table.index.name = "parameter"
+        for col in _DIAG_COLUMNS:
+            table[col] = [self._diag_value(f"beta[{n}]", col) for n in d.names] + [
+                self._diag_value("tau", col)
+            ]
+        table.attrs.update({"ci_prob": ci, "scale": "natural" if natural else "analysis"})
+        return table
+
+    def _at(self, newdata: Any) -> tuple[np.ndarray, list[str]]:
+        d = self._require_design("predict()")
+        A = d.rows(newdata)
+        if isinstance(newdata, pd.DataFrame):
+            labels = [
+                ", ".join(f"{c}={v}" for c, v in row.items()) for _, row in newdata.iterrows()
+            ]
+        elif isinstance(newdata, dict):
+            labels = [
+                ", ".join(f"{c}={v}" for c, v in row.items())
+                for _, row in pd.DataFrame(newdata).iterrows()
+            ]
+        else:
+            labels = [f"{d.subgroup} = {v}" if d.subgroup else str(v) for v in newdata]
+        return A, labels
+
+    def predict(
+        self,
+        newdata: Any,
+        kind: Literal["mean", "new"] = "mean",
+        ci_prob: float | None = None,
+        scale: Scale = "analysis",
+    ) -> pd.DataFrame:
+        """Predict the mean effect (``kind="mean"``) or a new study's effect at covariates.
+
+        Parameters
+        ----------
+        newdata : DataFrame, dict of columns, or list of subgroup values
+            One row per prediction.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per row of ``newdata``; columns ``mean, sd, median, lower, upper``.
+        """
+        _check_choice("kind", kind, ("mean", "new"))
+        A, labels = self._at(newdata)
+        m = self.posterior.linear(A, new=kind == "new")
+        natural = scale == "natural" and self.is_ratio
+        out = self._table(m, labels, self._ci(ci_prob), natural, "central")
+        out.index.name = "at"
+        out.attrs.update({"kind": kind, "scale": "natural" if natural else "analysis"})
+        return out
+
+    def subgroups(self, ci_prob: float | None = None, scale: Scale = "analysis") -> pd.DataFrame:
+        """One row per subgroup (its mean effect) and one per difference between groups.
+
+        Differences are labelled ``"B - A"`` with P(difference > 0). With
+        ``separate_tau=True`` each group is fitted on its own (its own tau) and the
+        differences come from independent posterior draws. ``attrs["bf_no_moderator"]``
+        is the Bayes factor of "no subgroup effect" (a common mean) against this model,
+        from the exact marginal likelihoods (NaN under a flat prior on the coefficients,
+        where it is not defined).
+        """
+        d = self._require_design("subgroups()")
+        if d.subgroup is None:
+            raise ValueError("subgroups() needs subgroup='column' (this fit has moderators)")
+        ci = self._ci(ci_prob)
+        natural = scale == "natural" and self.is_ratio
+        g = list(d.names)
+        pairs = [(i, j) for i in range(len(g)) for j in range(i + 1, len(g))]
+        if self.spec.separate_tau:
+            return self._separate_subgroups(g, pairs, ci, natural)
+        A = np.vstack([np.eye(len(g))] + [np.eye(len(g))[j] - np.eye(len(g))[i] for i, j in pairs])
+        m = self.posterior.linear(A)
+        labels = g + [f"{g[j]} - {g[i]}" for i, j in pairs]
+        table = self._table(m, labels, ci, False, "central")
+        if natural:
+            table[["median", "lower", "upper"]] = np.exp(table[["median", "lower", "upper"]])
+            mean, sd = m.mean_sd_exp()
+            table["mean"], table["sd"] = mean, sd
+        table["P(>0)"] = 1.0 - m.cdf(np.array([0.0]))[..., 0]
+        table.loc[g, "P(>0)"] = np.nan
+        table.index.name = "subgroup"
+        table.attrs.update(
+            {"ci_prob": ci, "bf_no_moderator": self._bf_no_moderator(), "separate_tau": False}
+        )
+        return table
+
+    def _separate_subgroups(
+        self, g: list[str], pairs: list[tuple[int, int]], ci: float, natural: bool
+    ) -> pd.DataFrame:
+        from bayesmeta.fit import fit_spec
+
+        d = self.design
+        draws, rows = [], {}
+        for name in g:
+            keep = [i for i, x in enumerate(d.groups) if x == name]
+            sub = self.data.subset(keep)
+            spec = self.spec.replace(
+                subgroup=None, separate_tau=False, beta_prior=None, data=sub, engine="auto"
+            )
+            r = fit_spec(spec, sub)
+            rows[name] = r.summary(ci, scale="natural" if natural else "analysis").loc["mu"]
+            draws.append(np.ravel(r.posterior.marginal("mu").draws()))
+        n = min(x.size for x in draws)
+        for i, j in pairs:
+            diff = draws[j][:n] - draws[i][:n]
+            q = np.quantile(diff, [0.5, (1 - ci) / 2, (1 + ci) / 2])
+            vals = np.exp(q) if natural else q
+            rows[f"{g[j]} - {g[i]}"] = pd.Series(
+                {"mean": diff.mean(), "sd": diff.std(ddof=1), "median": vals[0],
+                 "lower": vals[1], "upper": vals[2], "P(>0)": float((diff > 0).mean())}
+            )  # fmt: skip
+        table = pd.DataFrame(rows).T[[*SUMMARY_COLUMNS, "P(>0)"]].astype(float)
+        table.index.name = "subgroup"
+        table.attrs.update({"ci_prob": ci, "separate_tau": True, "bf_no_moderator": np.nan})
+        return table
+
+    def _bf_no_moderator(self) -> float:
+        from bayesmeta import engines
+
+        try:
+            full = engines.evidence(self.spec, self.data).log_evidence
+            null_spec = self.spec.replace(
+                moderators=None, subgroup=None, beta_prior=None, separate_tau=False
+            )
+            null = engines.evidence(null_spec, self.data).log_evidence
+        except NotImplementedError:
+            return float("nan")
+        return float(math.exp(null - full)) if np.isfinite(full) and np.isfinite(null) else np.nan
+
+    def heterogeneity_explained(self) -> float:
+        """Share of tau^2 explained by the moderators: 1 - median tau^2 / median tau^2_0.
+
+        tau^2_0 is from the same model without moderators (same priors). Can be negative
+        (moderators that explain nothing); 0 when tau^2_0 is 0.
+        """
+        from bayesmeta.fit import fit_spec
+
+        self._require_design("heterogeneity_explained()")
+        if self.fixed:
+            return float("nan")
+        base = fit_spec(
+            self.spec.replace(moderators=None, subgroup=None, beta_prior=None, separate_tau=False),
+            self.data,
+        )
+        t0 = float(base.marginal("tau2").quantile(np.array([0.5]))[0])
+        t1 = float(self.marginal("tau2").quantile(np.array([0.5]))[0])
+        return 0.0 if t0 == 0 else 1.0 - t1 / t0
 
     def studies(
         self,
@@ -268,6 +499,7 @@ class MetaResult:
         direction: Direction = "greater",
         scale: Scale = "natural",
         labels: Sequence[str] | None = None,
+        at: Any = None,
     ) -> pd.DataFrame:
         """Probability that the pooled effect, and a new study's effect, lie beyond thresholds.
 
@@ -282,6 +514,11 @@ class MetaResult:
             Scale of ``thresholds`` (``analysis``: log ratios for ratio measures).
         labels : sequence of str, optional
             One label per threshold (a ``label`` column).
+        at : DataFrame, dict or list, optional
+            With moderators: covariate values (or subgroups) at which to evaluate the mean
+            effect (``p_mu``) and a new study's effect (``p_new``); one row per value and
+            threshold, labelled in an ``at`` column ("P(effect > MCID) in dermatomyositis vs
+            polymyositis").
 
         Returns
         -------
@@ -309,6 +546,13 @@ class MetaResult:
                 raise ValueError("labels must give one label per threshold")
             out["label"] = list(labels)
         out["direction"] = direction
+        if at is not None:
+            return self._prob_exceeds_at(at, thr, x, direction, scale, out)
+        if self.design is not None:
+            raise ValueError(
+                "with moderators there is no single pooled effect: give at=... (covariate "
+                "values or subgroups) to prob_exceeds"
+            )
         mcse = {}
         for name, col in (("mu", "p_mu"), ("theta_new", "p_new")):
             m = self.posterior.marginal(name)
@@ -317,6 +561,31 @@ class MetaResult:
             mcse[col] = m.mcse_cdf(x)
         out["mcse"], out["mcse_new"] = mcse["p_mu"], mcse["p_new"]
         table = pd.DataFrame(out)
+        table.attrs.update({"direction": direction, "scale": scale})
+        return table
+
+    def _prob_exceeds_at(
+        self, at: Any, thr: np.ndarray, x: np.ndarray, direction: str, scale: str, base: dict
+    ) -> pd.DataFrame:
+        A, labels = self._at(at)
+        frames = []
+        for new, col in ((False, "p_mu"), (True, "p_new")):
+            m = self.posterior.linear(A, new=new)
+            below = m.cdf(x)  # (R, X)
+            p = 1.0 - below if direction == "greater" else below
+            frames.append((col, p, m.mcse_cdf(x)))
+        rows = []
+        for r, lab in enumerate(labels):
+            for j in range(thr.size):
+                row = {"at": lab, "threshold": thr[j]}
+                if "label" in base:
+                    row["label"] = base["label"][j]
+                row["direction"] = direction
+                for col, p, se in frames:
+                    row[col] = p[r, j]
+                    row["mcse" if col == "p_mu" else "mcse_new"] = se[r, j]
+                rows.append(row)
+        table = pd.DataFrame(rows)
         table.attrs.update({"direction": direction, "scale": scale})
         return table
 
@@ -339,7 +608,7 @@ class MetaResult:
 
     def cdf(self, name: str, x: float | Sequence[float]) -> np.ndarray:
         """P(parameter <= x) on the analysis scale, e.g. ``cdf("tau", [0.1, 0.5])``."""
-        return self.posterior.marginal(name).cdf(np.atleast_1d(np.asarray(x, dtype=float)))
+        return self.marginal(name).cdf(np.atleast_1d(np.asarray(x, dtype=float)))
 
     # -- marginal likelihood, Bayes factors, weights -----------------------------------------
     @property
@@ -394,7 +663,8 @@ class MetaResult:
         post = self.posterior
         if "weights" not in post.capabilities:
             post, _ = engines.run(self.spec.replace(engine="exact"), self.data)
-        wi = np.asarray(post.weights())
+        w = post.weights()
+        wi = np.asarray(w.study)[0] if hasattr(w, "study") else np.asarray(w)
         out = pd.Series(wi, index=self.data.labels, name="weight")
         if not isinstance(self.mu_prior, P.Flat):
             out["(prior mean)"] = 1.0 - wi.sum()
@@ -402,7 +672,7 @@ class MetaResult:
 
     # -- binary outcomes ---------------------------------------------------------------------
     def control_risk(self) -> float:
-        """The control risk for implied effects: the spec's, else the pooled observed one."""
+        """Return the control risk for implied effects: the spec's, else the pooled one."""
         if self.spec.control_risk is not None:
             return float(self.spec.control_risk)
         t = self.data.table
@@ -472,7 +742,11 @@ class MetaResult:
         import io
 
         buf = io.StringIO()
-        self.data.table.to_csv(buf, index=False, float_format="%.17g", lineterminator="\n")
+        table = self.data.table
+        cov = getattr(self.data, "covariates", None)
+        if cov is not None and len(cov.columns):
+            table = pd.concat([table, cov.reset_index(drop=True)], axis=1)
+        table.to_csv(buf, index=False, float_format="%.17g", lineterminator="\n")
         return {
             "format": "bayesmeta-result/2",
             "measure": self.measure,

@@ -27,7 +27,7 @@ RATIO_MEASURES = frozenset({"OR", "RR", "HR"})
 
 
 def describe() -> str:
-    """The input shapes as text, for ``--help``.
+    """Describe the input shapes as text, for ``--help``.
 
     Examples
     --------

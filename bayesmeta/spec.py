@@ -250,6 +250,30 @@ def _bool(v: Any) -> tuple[Any, str | None]:
     return (v, None) if isinstance(v, bool) else (v, f"must be true or false (got {v!r})")
 
 
+def _moderators(v: Any) -> tuple[Any, str | None]:
+    if v is None:
+        return None, None
+    if isinstance(v, str):
+        return (v.strip(), None) if v.strip() else (v, "must not be empty")
+    if isinstance(v, Sequence) and v and all(isinstance(x, str) for x in v):
+        return tuple(v), None
+    return v, "must be a formula such as '~ ablat + C(alloc)' or a list of covariate columns"
+
+
+def _beta_prior(v: Any) -> tuple[Any, str | None]:
+    if v is None:
+        return None, None
+    if isinstance(v, Mapping) and "dist" not in v and "empirical" not in v:
+        out = {}
+        for name, item in v.items():
+            p, err = _prior("real")(item)
+            if err:
+                return v, f"[{name!r}] {err}"
+            out[str(name)] = p
+        return out, None
+    return _prior("real")(v)
+
+
 def _path(v: Any) -> tuple[Any, str | None]:
     if v is None:
         return None, None
@@ -314,8 +338,41 @@ FIELDS: tuple[Field, ...] = (
         _optional(_open_unit),
         "control risk for implied RR and RD (binomial likelihood)",
     ),
+    Field(
+        "moderators",
+        "model.moderators",
+        "--moderators",
+        None,
+        _moderators,
+        "meta-regression: a formula such as '~ ablat + C(alloc)' or a list of covariate columns",
+    ),
+    Field(
+        "subgroup",
+        "model.subgroup",
+        "--subgroup",
+        None,
+        _optional(_text),
+        "subgroup analysis: the covariate column naming each study's group",
+    ),
+    Field(
+        "separate_tau",
+        "model.separate_tau",
+        None,
+        False,
+        _bool,
+        "subgroups: one tau per group (fit per group) instead of a common tau",
+    ),
     Field("mu_prior", "priors.mu", "--mu-prior", None, _prior("real"), "prior on mu"),
     Field("tau_prior", "priors.tau", "--tau-prior", None, _prior("positive"), "prior on tau"),
+    Field(
+        "beta_prior",
+        "priors.beta",
+        None,
+        None,
+        _beta_prior,
+        "prior on the regression coefficients: flat (default), one prior for all, or a "
+        "table per coefficient name",
+    ),
     Field(
         "baseline_prior",
         "priors.baseline",
@@ -407,8 +464,12 @@ class AnalysisSpec:
     likelihood: str = "normal"
     engine: str = "auto"
     control_risk: float | None = None
+    moderators: str | tuple[str, ...] | None = None
+    subgroup: str | None = None
+    separate_tau: bool = False
     mu_prior: Any = None
     tau_prior: Any = None
+    beta_prior: Any = None
     baseline_prior: Any = None
     draws: int = 2000
     tune: int = 1000
@@ -476,6 +537,8 @@ class AnalysisSpec:
                 v = str(v)
             elif isinstance(v, tuple):
                 v = [x.to_dict() if hasattr(x, "to_dict") else x for x in v]
+            elif isinstance(v, Mapping):
+                v = {k: (x.to_dict() if hasattr(x, "to_dict") else x) for k, x in v.items()}
             out[f.name] = v
         return out
 
@@ -533,8 +596,11 @@ def _build(
     values: dict[str, Any] = {f.name: f.default for f in FIELDS}
     values.update(base)
     given: dict[str, str] = {name: previous for name in base}
+    typed: dict[str, str] = {}  # field -> the alias the caller used (fit(model=...))
     for key, v in overrides.items():
         name = ALIASES.get(key, key)
+        if name != key:
+            typed[name] = key
         if name not in _BY_NAME or name == "_origin":
             valid = ", ".join(sorted(_BY_NAME))
             problems.append((key, f"is not a known option (known: {valid})"))
@@ -550,7 +616,7 @@ def _build(
     problems += _cross_checks(values, given)
     if problems:
         origin_of = {n: given.get(n, origin) for n, _ in problems}
-        raise _error(problems, origin_of)
+        raise _error(problems, origin_of, typed)
     values["_origin"] = origin if origin != "cli" else previous
     return AnalysisSpec(**values)
 
@@ -568,6 +634,12 @@ def _cross_checks(v: dict[str, Any], given: dict[str, str]) -> list[tuple[str, s
                 "heterogeneity (tau = 0); use random effects to give a prior on tau",
             )
         )
+    if v["moderators"] is not None and v["subgroup"] is not None:
+        out.append(("subgroup", "conflicts with moderators: give one (a subgroup is a moderator)"))
+    if v["separate_tau"] and v["subgroup"] is None:
+        out.append(("separate_tau", "applies to a subgroup analysis only"))
+    if v["beta_prior"] is not None and v["moderators"] is None and v["subgroup"] is None:
+        out.append(("beta_prior", "applies to meta-regression and subgroups only (use mu_prior)"))
     if v["baseline_prior"] is not None and v["likelihood"] != "binomial":
         out.append(("baseline_prior", "applies to the binomial likelihood only"))
     if v["likelihood"] == "binomial" and v["measure"] not in (None, "OR"):
@@ -595,8 +667,15 @@ def _cross_checks(v: dict[str, Any], given: dict[str, str]) -> list[tuple[str, s
     return out
 
 
-def _error(problems: list[tuple[str, str]], origin_of: Mapping[str, str]) -> SpecError:
-    lines = [f"{_display(n, origin_of.get(n, 'kwargs'))} {msg}" for n, msg in problems]
+def _error(
+    problems: list[tuple[str, str]],
+    origin_of: Mapping[str, str],
+    typed: Mapping[str, str] | None = None,
+) -> SpecError:
+    typed = typed or {}
+    lines = [
+        f"{typed.get(n) or _display(n, origin_of.get(n, 'kwargs'))} {msg}" for n, msg in problems
+    ]
     return SpecError("\n".join(lines), problems)
 
 
@@ -701,5 +780,5 @@ def field_names() -> list[str]:
 
 
 def _copy(spec: AnalysisSpec, **changes: Any) -> AnalysisSpec:
-    """A copy with already-validated values changed (internal: resolved defaults)."""
+    """Return a copy with already-validated values changed (internal: resolved defaults)."""
     return dataclasses.replace(spec, **changes)

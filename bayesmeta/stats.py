@@ -27,7 +27,10 @@ def typical_variance(vi: ArrayLike) -> float:
     w = 1.0 / v
     scale = w.max()
     u = w / scale
-    denom = u.sum() ** 2 - (u**2).sum()
+    # sum(u)^2 - sum(u^2) = sum_i u_i * (sum of the others), without cancellation
+    before = np.concatenate([[0.0], np.cumsum(u)[:-1]])
+    after = np.concatenate([np.cumsum(u[::-1])[::-1][1:], [0.0]])
+    denom = float((u * (before + after)).sum())
     if not denom > 0:
         return float("nan")
     return float((k - 1) * u.sum() / denom / scale)

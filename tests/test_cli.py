@@ -62,7 +62,8 @@ def test_fit_json(csv, capsys):
     )
     payload = json.loads(capsys.readouterr().out)
     assert payload["priors"]["tau"] == "HalfNormal(sigma=1)"
-    assert payload["mcid"][0]["threshold"] == 0.5
+    assert payload["mcid"]["rows"][0]["threshold"] == 0.5
+    assert payload["mcid"]["direction"] == "greater"
     assert payload["provenance"]["data_sha256"]
 
 
@@ -86,12 +87,13 @@ def test_fit_out_directory(tmp_path, csv):
         "report.md",
     } <= names
     prov = json.loads((out / "provenance.json").read_text())
-    assert prov["settings"]["seed"] == 4 and len(prov["data_sha256"]) == 64
+    assert prov["spec"]["seed"] == 4 and len(prov["data_sha256"]) == 64
     assert prov["command"].startswith("bayesmeta fit ") and "--seed 4" in prov["command"]
-    assert prov["priors"]["tau"]["dist"] == "HalfNormal"
+    assert prov["spec"]["tau_prior"]["dist"] == "HalfNormal"
     assert "numpy" in prov["versions"]
     report = (out / "report.md").read_text()
-    assert "![forest.png](forest.png)" in report and "## Probability that" in report
+    assert "![forest.png](forest.png)" in report
+    assert "## MCID probabilities (effect above each threshold)" in report
     s = pd.read_csv(out / "summary.csv", index_col=0)
     assert list(s.index[:3]) == ["mu", "tau", "theta_new"]
     # an existing directory is not overwritten without --force
@@ -165,12 +167,15 @@ def test_strict_convergence_failure_exit_3(tmp_path, capsys):
     assert "bayesmeta: error: MCMC diagnostics failed (--strict)" in err
 
 
-def test_unknown_measure_and_bad_prior_exit_1(csv, capsys):
-    assert main(["fit", str(csv), "--measure", "XYZ"]) == 1
-    assert "unknown measure 'XYZ'" in capsys.readouterr().err
-    assert main(["fit", str(csv), "--measure", "OR", "--tau-prior", "halfnormal(-1)"]) == 1
+def test_unknown_measure_and_bad_prior(csv, capsys):
+    # a bad value given by a flag is a usage error (2, as --draws 0; issue 9); the same
+    # value in a data or analysis file is a data/spec error (1): see test_cli_errors.py
+    assert main(["fit", str(csv), "--measure", "XYZ"]) == 2
+    assert "--measure must be one of MD, SMD" in capsys.readouterr().err
+    assert main(["fit", str(csv), "--measure", "OR", "--tau-prior", "halfnormal(-1)"]) == 2
     assert "sigma must be > 0" in capsys.readouterr().err
     assert main(["fit", str(csv) + ".missing", "--measure", "OR"]) == 1
+    assert "crins.csv.missing: no such file" in capsys.readouterr().err
 
 
 def test_effects_validate_priors_datasets_mcid(csv, capsys):

@@ -67,3 +67,32 @@ def test_ratio_ci_roundtrip_through_data_layer(log_est, se):
     out = bayesmeta.effect_sizes(df, "OR")
     np.testing.assert_allclose(out["yi"], log_est, atol=1e-9)
     np.testing.assert_allclose(out["sei"], se, rtol=1e-9)
+
+
+@given(mean, pos, n, mean, pos, n, st.sampled_from([1e-300, 1e-150, 1e150, 1e300]))
+def test_smd_is_scale_free_even_near_the_float_limits(m1, s1, n1, m2, s2, n2, c):
+    # The pooled SD is computed with scaled SDs: no overflow or underflow when the means
+    # and SDs are multiplied by c (warnings are errors in this suite).
+    y, v = effects.standardized_mean_difference(m1, s1, n1, m2, s2, n2)
+    with np.errstate(under="ignore"):  # c * m for a tiny m may be subnormal: that is fine
+        yc, vc = effects.standardized_mean_difference(m1 * c, s1 * c, n1, m2 * c, s2 * c, n2)
+    np.testing.assert_allclose(yc, y, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(vc, v, rtol=1e-9)
+
+
+@settings(max_examples=50)
+@given(st.floats(-1e308, 1e308), st.floats(-1e308, 1e308), st.floats(1e-300, 1e300))
+def test_data_layer_never_returns_non_finite_effects(m1, m2, sd):
+    # Any finite input either gives finite yi and vi > 0, or a DataError naming the study.
+    df = pd.DataFrame(
+        {"study": ["A"], "mean_t": [m1], "sd_t": [sd], "n_t": [10]}
+        | {"mean_c": [m2], "sd_c": [sd], "n_c": [12]}
+    )
+    for measure in ("MD", "SMD"):
+        try:
+            out = bayesmeta.effect_sizes(df, measure)
+        except bayesmeta.DataError as exc:
+            assert "study 'A'" in str(exc)
+        else:
+            assert np.isfinite(out[["yi", "vi", "sei"]].to_numpy()).all()
+            assert (out["vi"] > 0).all()

@@ -1,7 +1,16 @@
-"""The exact engine (numerical integration) against R bayesmeta and independent quadrature."""
+"""The exact engine (numerical integration) against R bayesmeta and independent quadrature.
 
+Tests through ``bayesmeta.fit`` exercise whichever engine ``fit`` uses; tests of the engine
+itself use :mod:`bayesmeta.engines.linear` (more in tests/test_linear_engine.py).
+Independent quadrature values are stored in tests/reference/quadrature.json (written by
+tests/reference/make_quadrature.py).
+"""
+
+import json
+import math
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -9,8 +18,10 @@ import pytest
 from scipy import stats
 
 import bayesmeta
-from bayesmeta import exact, priors
-from tests.quad_reference import QuadPosterior
+from bayesmeta import priors
+from bayesmeta.engines.linear import integrate
+
+QUAD = json.loads((Path(__file__).parent / "reference" / "quadrature.json").read_text())["cases"]
 
 # shared/reference/README.md: R bayesmeta 3.4 (delta=2e-5, epsilon=1e-10) and an independent
 # adaptive-quadrature computation agree to 5e-6; mu ~ N(0, 4^2), tau ~ HalfNormal(0.5).
@@ -80,80 +91,43 @@ def test_summary_is_95_percent_equal_tailed(crins_fit):
 
 
 def test_shrunken_study_estimates_against_quadrature(crins_fit):
-    # theta_i | y by independent quadrature of its conditional normal (see exact.py docstring)
-    sd = crins_fit.data
-    ref = QuadPosterior(sd.yi, sd.sei, 0.0, 4.0, stats.halfnorm(scale=0.5).pdf)
-    i = 1
-
-    def cdf(x):
-        def g(t):
-            m, V = ref._cond(t)
-            b = sd.vi[i] / (sd.vi[i] + t**2)
-            return stats.norm.cdf(
-                x, (1 - b) * sd.yi[i] + b * m, np.sqrt((1 - b) * sd.vi[i] + b**2 * V)
-            )
-
-        return ref._int(g) / ref.norm
-
-    from scipy.optimize import brentq
-
-    want = brentq(lambda x: cdf(x) - 0.975, -10, 10, xtol=1e-12)
+    # theta_i | y by independent quadrature of its conditional normal (make_quadrature.py)
+    want = QUAD["crins-halfnormal"]["values"]["theta_i"][2]
+    i = QUAD["crins-halfnormal"]["input"]["theta_study"]
     assert crins_fit.summary().iloc[3 + i]["upper"] == pytest.approx(want, abs=TOL_QUAD)
 
 
-def _compare_with_quad(y, s, tau_prior, scipy_tau, m0=0.0, s0=4.0, tol=TOL_QUAD):
-    post = exact.integrate(
-        np.asarray(y)[None], (np.asarray(s) ** 2)[None], None, priors.Normal(m0, s0), tau_prior
+@pytest.mark.parametrize(
+    "case",
+    [
+        "single-study",
+        "tau-piled-at-zero",
+        "sei-span-4-orders",
+        "halfcauchy-k4",
+        "turner-k4",
+        "k1000",
+    ],
+)
+def test_engine_against_stored_quadrature(case):
+    c = QUAD[case]
+    post = integrate(
+        c["input"]["y"],
+        c["input"]["S"],
+        tau_prior=priors.from_dict(c["input"]["tau_prior"]),
+        beta_prior_mean=c["input"]["m0"],
+        beta_prior_var=c["input"]["v0"],
     )
-    ref = QuadPosterior(y, s, m0, s0, scipy_tau.pdf)
-    got_mu = post.quantile("mu", Q)[0]
-    got_new = post.quantile("theta_new", Q)[0]
-    got_tau = post.quantile("tau", Q)[0]
-    want_mu = [ref.quantile_mu(q) for q in Q]
-    want_new = [ref.quantile_mu(q, predict=True) for q in Q]
-    want_tau = [ref.quantile_tau(q) for q in Q]
-    np.testing.assert_allclose(got_mu, want_mu, atol=tol, rtol=0)
-    np.testing.assert_allclose(got_new, want_new, atol=tol, rtol=0)
-    np.testing.assert_allclose(got_tau, want_tau, atol=tol, rtol=1e-5)
-    assert post.log_evidence[0] == pytest.approx(ref.log_evidence(), abs=1e-6)
-
-
-def test_single_study():
-    _compare_with_quad([0.8], [0.4], priors.HalfNormal(0.5), stats.halfnorm(scale=0.5))
-
-
-def test_tau_piled_at_zero():
-    # identical estimates: the likelihood prefers tau = 0
-    _compare_with_quad([0.3] * 8, [0.2] * 8, priors.HalfNormal(0.5), stats.halfnorm(scale=0.5))
-
-
-def test_sei_spanning_four_orders_of_magnitude():
-    y = [0.10, 0.35, -0.2, 0.5, 0.05]
-    s = [0.001, 0.01, 0.1, 1.0, 10.0]
-    _compare_with_quad(y, s, priors.HalfNormal(0.5), stats.halfnorm(scale=0.5))
-
-
-def test_heavy_tailed_and_empirical_priors():
-    y, s = [0.2, 0.9, -0.4, 0.6], [0.3, 0.25, 0.4, 0.5]
-    _compare_with_quad(y, s, priors.HalfCauchy(1.0), stats.halfcauchy(scale=1.0))
-    t = priors.turner2015("any", "any")
-    _compare_with_quad(y, s, t, stats.lognorm(s=t.sigma, scale=np.exp(t.mu)))
-
-
-def test_thousand_studies():
-    rng = np.random.default_rng(7)
-    k = 1000
-    s = rng.uniform(0.1, 0.5, k)
-    y = rng.normal(0.3, 0.2, k) + rng.normal(0, s)
-    post = exact.integrate(y[None], (s**2)[None], None, priors.Normal(0, 4), priors.HalfNormal(0.5))
-    ref = QuadPosterior(y, s, 0.0, 4.0, stats.halfnorm(scale=0.5).pdf)
+    want = c["values"]
+    np.testing.assert_allclose(post.marginal("mu").quantile(Q), want["beta[mu]"], atol=TOL_QUAD)
     np.testing.assert_allclose(
-        post.quantile("mu", Q)[0], [ref.quantile_mu(q) for q in Q], atol=TOL_QUAD
+        post.marginal("theta_new").quantile(Q), want["theta_new"], atol=TOL_QUAD
     )
     np.testing.assert_allclose(
-        post.quantile("tau", Q)[0], [ref.quantile_tau(q) for q in Q], atol=TOL_QUAD
+        post.marginal("tau").quantile(Q), want["tau"], atol=TOL_QUAD, rtol=1e-5
     )
-    assert abs(post.quantile("tau", [0.5])[0, 0] - 0.2) < 0.03  # recovers the truth
+    assert float(post.log_evidence) == pytest.approx(want["log_norm"], abs=1e-6)
+    if case == "k1000":  # simulated with tau = 0.2: recovers the truth
+        assert abs(post.marginal("tau").quantile([0.5])[0] - 0.2) < 0.03
 
 
 def test_fixed_effect_closed_form():
@@ -183,33 +157,23 @@ def test_fixed_tau_closed_form():
     w = 1 / (s**2 + t**2)
     prec = 1 / 16 + w.sum()
     mhat = (w * y).sum() / prec
-    post = exact.integrate(
-        y[None], (s**2)[None], None, priors.Normal(0, 4), priors.Uniform(t, t + 1e-9)
+    post = integrate(
+        y, s**2, tau_prior=priors.Uniform(t, t + 1e-9), beta_prior_mean=[0.0], beta_prior_var=[16.0]
     )
-    np.testing.assert_allclose(
-        post.quantile("mu", Q)[0], stats.norm.ppf(Q, mhat, prec**-0.5), atol=1e-7
-    )
-    assert 1 - post.cdf("mu", [0.5])[0, 0] == pytest.approx(
-        stats.norm.sf(0.5, mhat, prec**-0.5), abs=1e-7
-    )
+    mu = post.marginal("mu")
+    np.testing.assert_allclose(mu.quantile(Q), stats.norm.ppf(Q, mhat, prec**-0.5), atol=1e-7)
+    assert 1 - mu.cdf([0.5])[0] == pytest.approx(stats.norm.sf(0.5, mhat, prec**-0.5), abs=1e-7)
 
 
 def test_bayes_factors_closed_form_and_consistency(crins_fit):
     bf = crins_fit.bayes_factors()
     sd = crins_fit.data
-    ref = QuadPosterior(sd.yi, sd.sei, 0.0, 4.0, stats.halfnorm(scale=0.5).pdf)
-    ml = ref.log_evidence()
+    ml = QUAD["crins-halfnormal"]["values"]["log_norm"]
     # tau = 0: fixed-effect evidence, closed form MVN(0, diag(v) + 16)
     ml_tau0 = stats.multivariate_normal(np.zeros(sd.k), np.diag(sd.vi) + 16).logpdf(sd.yi)
     assert bf.loc["tau=0", "BF01"] == pytest.approx(np.exp(ml_tau0 - ml), rel=1e-6)
-    # mu = 0: integral over tau of prod N(y_i; 0, v_i + tau^2), by quad
-    from scipy import integrate
-
-    def f(t):
-        lik = stats.norm.logpdf(sd.yi, 0, np.sqrt(sd.vi + t**2)).sum()
-        return stats.halfnorm(scale=0.5).pdf(t) * np.exp(lik - ml)
-
-    want = integrate.quad(f, 0, np.inf, epsrel=1e-11, limit=200)[0]
+    # mu = 0: integral over tau of prod N(y_i; 0, v_i + tau^2) p(tau), by quad (stored)
+    want = math.exp(QUAD["crins-halfnormal-mu0"]["values"]["log_norm"] - ml)
     assert bf.loc["mu=0", "BF01"] == pytest.approx(want, rel=1e-6)
     assert bf.loc["mu=0", "BF10"] == pytest.approx(1 / want, rel=1e-6)
 
@@ -218,8 +182,8 @@ def test_flat_mu_prior():
     y, s = [0.2, 0.9, -0.4, 0.6], [0.3, 0.25, 0.4, 0.5]
     df = pd.DataFrame({"study": list("abcd"), "estimate": y, "se": s})
     res = bayesmeta.fit(df, "MD", mu_prior="flat", tau_prior="halfnormal(0.5)")
-    ref = QuadPosterior(y, s, 0.0, 1e8, stats.halfnorm(scale=0.5).pdf)  # s0 -> inf
-    assert res.summary().loc["mu", "upper"] == pytest.approx(ref.quantile_mu(0.975), abs=1e-5)
+    want = QUAD["flat-mu-k4"]["values"]["beta[mu]"][2]  # flat prior, stored quadrature
+    assert res.summary().loc["mu", "upper"] == pytest.approx(want, abs=1e-5)
     assert np.isnan(res.log_marginal_likelihood)
     bf = res.bayes_factors()
     assert np.isnan(bf.loc["mu=0", "BF01"]) and bf.loc["tau=0", "BF01"] > 0

@@ -5,7 +5,9 @@ import pandas as pd
 import pytest
 
 import bayesmeta
+from bayesmeta.fit import fit_spec
 from bayesmeta import priors
+from bayesmeta.spec import SpecError
 
 
 @pytest.fixture
@@ -21,19 +23,20 @@ def test_k0_is_a_clear_error(est):
 
 
 def test_unknown_measure(est):
-    with pytest.raises(bayesmeta.DataError, match="unknown measure 'ABC'"):
+    # the spec names the option, the valid values and what was given
+    with pytest.raises(bayesmeta.DataError, match=r"measure must be one of MD, SMD, .*'ABC'"):
         bayesmeta.fit(est, "ABC")
 
 
 def test_non_positive_prior_scale(est):
-    with pytest.raises(priors.PriorError, match="sigma must be > 0"):
+    with pytest.raises(SpecError, match=r"tau_prior is invalid: .*sigma must be > 0"):
         bayesmeta.fit(est, "SMD", tau_prior="halfnormal(-0.5)")
-    with pytest.raises(priors.PriorError, match="prior on tau must be on"):
+    with pytest.raises(SpecError, match=r"tau_prior must be a prior on \[0, inf\)"):
         bayesmeta.fit(est, "SMD", tau_prior=priors.Normal(0, 1))
 
 
 def test_binomial_with_reported_estimates(est):
-    with pytest.raises(ValueError, match="likelihood='binomial' needs arm-level binary data"):
+    with pytest.raises(SpecError, match="likelihood binomial needs arm-level binary data"):
         bayesmeta.fit(
             est.assign(
                 estimate=[1.2, 1.5, 0.9],
@@ -44,24 +47,30 @@ def test_binomial_with_reported_estimates(est):
 
 
 def test_bad_options(est, crins):
-    with pytest.raises(ValueError, match="model must be one of"):
+    # messages use the argument names the caller typed (model=, an alias of `effects`)
+    with pytest.raises(SpecError, match="model must be one of random, fixed"):
         bayesmeta.fit(est, "SMD", model="mixed")
-    with pytest.raises(ValueError, match="engine must be one of"):
+    with pytest.raises(SpecError, match="engine must be one of auto, exact, nuts"):
         bayesmeta.fit(est, "SMD", engine="gibbs")
-    with pytest.raises(ValueError, match="draws must be an integer >= 1"):
+    with pytest.raises(SpecError, match="draws must be an integer >= 1"):
         bayesmeta.fit(est, "SMD", draws=0)
-    with pytest.raises(ValueError, match="engine='exact' does not apply to the binomial"):
-        bayesmeta.fit(crins, "OR", likelihood="binomial", engine="exact")
-    with pytest.raises(ValueError, match="measure='OR'"):
+    # the exact engines cover the binomial likelihood (2-D grid) but not with moderators
+    spec = bayesmeta.AnalysisSpec.from_kwargs(
+        data=crins.assign(year=[2003, 2004, 2005, 2005, 2006, 2008]),
+        measure="OR", likelihood="binomial", moderators="~ year", engine="exact",
+    )  # fmt: skip
+    with pytest.raises(SpecError, match="engine 'exact' does not apply: .*normal likelihood"):
+        fit_spec(spec)
+    with pytest.raises(SpecError, match="binomial is on the log odds ratio scale: use measure OR"):
         bayesmeta.fit(crins, "RR", likelihood="binomial")
-    with pytest.raises(ValueError, match="tau_prior was given but model='fixed'"):
+    with pytest.raises(SpecError, match="tau_prior is given but the model is a fixed"):
         bayesmeta.fit(est, "SMD", model="fixed", tau_prior="halfnormal(1)")
-    with pytest.raises(ValueError, match="measure is required"):
+    with pytest.raises(SpecError, match="measure is required"):
         bayesmeta.fit(est)
 
 
 def test_no_default_tau_prior_for_generic(est):
-    with pytest.raises(priors.PriorError, match="no default prior on tau for measure GEN"):
+    with pytest.raises(SpecError, match="no default prior on tau for measure GEN"):
         bayesmeta.fit(est, "GEN")
     assert bayesmeta.fit(est, "GEN", model="fixed").k == 3
 
@@ -84,7 +93,9 @@ def test_md_default_tau_prior_scales_with_pooled_sd():
 
 
 def test_print_shows_model_priors_k_interval_kind_and_verdict(est):
-    text = str(bayesmeta.fit(est, "SMD", tau_prior=priors.turner2015()))
+    # Turner's prior was made for log odds ratios: using it for SMD now warns (issue 9)
+    with pytest.warns(bayesmeta.ModelWarning, match="derived for log odds ratios"):
+        text = str(bayesmeta.fit(est, "SMD", tau_prior=priors.turner2015()))
     for part in (
         "random-effects",
         "normal-normal",
@@ -103,10 +114,11 @@ def test_ratio_measure_natural_scale_and_prior_sensitivity():
     df = pd.DataFrame(
         {"study": ["ProDERM"], "estimate": [1.80], "ci_lower": [1.26], "ci_upper": [2.56]}
     )
-    res = {
-        name: bayesmeta.fit(df, "RR", tau_prior=p)
-        for name, p in [("hn05", "halfnormal(0.5)"), ("hn1", "halfnormal(1)")]
-    }
+    with pytest.warns(bayesmeta.ModelWarning, match="random effects with k = 1"):
+        res = {
+            name: bayesmeta.fit(df, "RR", tau_prior=p)
+            for name, p in [("hn05", "halfnormal(0.5)"), ("hn1", "halfnormal(1)")]
+        }
     # wider heterogeneity prior -> wider prediction interval for a new study
     w = {
         n: r.summary().loc["theta_new", "upper"] - r.summary().loc["theta_new", "lower"]
@@ -131,7 +143,9 @@ def test_save_load_roundtrip(tmp_path, crins, engine):
     pd.testing.assert_frame_equal(back.prob_exceeds([0.3, 0.5]), r.prob_exceeds([0.3, 0.5]))
     assert back.tau_prior == r.tau_prior and back.mu_prior == r.mu_prior
     assert back.provenance["data_sha256"] == r.data.sha256()
-    assert back.settings["seed"] == 3
+    assert back.spec.seed == 3 and back.spec.draws == 300 and back.spec.chains == 2
+    assert back.spec.engine == r.spec.engine == engine
+    pd.testing.assert_frame_equal(back.studies(), r.studies())
     assert not list(tmp_path.glob(".*tmp"))
 
 
@@ -146,5 +160,6 @@ def test_load_rejects_other_files(tmp_path):
 
 def test_seed_is_recorded_when_not_given(est):
     r = bayesmeta.fit(est, "SMD")
-    assert isinstance(r.settings["seed"], int)
+    assert isinstance(r.spec.seed, int)
+    assert r.provenance["spec"]["seed"] == r.spec.seed
     assert r.provenance["versions"]["numpy"] == np.__version__

@@ -28,23 +28,20 @@ def _vlines(ax):
 
 
 def test_forest(res):
+    # RevMan/metafor layout: labels and numbers are text columns, not tick labels
     fig = plots.forest(res, mcid=[0.5, 0.8])
     ax = fig.axes[0]
-    labels = [t.get_text() for t in ax.get_yticklabels()]
-    assert labels[:6] == res.data.labels and "Pooled (mu)" in labels
-    assert "New study (theta_new)" in labels
-    assert ax.get_xscale() == "log" and ax.get_xlabel() == "OR (95% intervals)"
+    texts = [t.get_text() for t in ax.texts]
+    rows = [t for t in texts if t in res.data.labels]
+    assert rows == res.data.labels  # every study, in input order
+    assert "Total (95% CrI)" in texts and "Prediction interval (95%)" in texts
+    assert ax.get_xscale() == "log" and ax.get_xlabel().startswith("OR")
     assert sorted(ln.get_xdata()[0] for ln in _vlines(ax)) == [0.5, 0.8]
-    legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert {
-        "observed (study CI)",
-        "shrunken (posterior CrI)",
-        "pooled effect mu",
-        "prediction (new study)",
-        "candidate MCID",
-    } <= set(legend)
-    # prediction line spans the theta_new interval on the natural scale
+    assert "MCID 0.5" in texts and "MCID 0.8" in texts
     s = res.summary(scale="natural")
+    mu = s.loc["mu", ["median", "lower", "upper"]].astype(float)
+    assert f"{mu['median']:.2f} [{mu['lower']:.2f}, {mu['upper']:.2f}]" in texts
+    # prediction line spans the theta_new interval on the natural scale
     red = [ln for ln in ax.get_lines() if ln.get_linewidth() == 2.5][0]
     np.testing.assert_allclose(
         red.get_xdata(), s.loc["theta_new", ["lower", "upper"]].astype(float)

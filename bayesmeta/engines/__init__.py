@@ -1,10 +1,14 @@
-"""Engines: each turns a resolved :class:`~bayesmeta.spec.AnalysisSpec` and its data into a
-:class:`~bayesmeta.engines.base.Posterior` and :class:`~bayesmeta.diagnostics.Diagnostics`.
+"""Engines: each turns a resolved spec and its data into a Posterior and Diagnostics.
 
-One module per engine, each with ``DESCRIPTION``, ``applies(spec, data) -> reason | None``
-and ``fit(spec, data)``. This package is the only place that knows which engines exist:
-:func:`choose` picks one for ``engine="auto"`` (the first deterministic engine that
-applies), :func:`run` fits, :func:`evidence` computes marginal likelihoods for Bayes factors
+See :class:`~bayesmeta.engines.base.Posterior` for the protocol.
+
+One module per engine, each with ``DESCRIPTION``, ``CAPABILITIES``,
+``applies(spec, data) -> reason | None``, ``fit(spec, data)``, ``evidence(...)``, ``owns(dt)``
+and ``load_posterior(dt)``: ``exact`` (the linear model with one variance component),
+``grid`` (2-D integration for any prior on mu and the binomial-normal likelihood) and
+``nuts``. This package is the only place that knows which engines exist: users ask for
+``exact``, ``nuts`` or ``auto`` and :func:`module_for` picks the first module of that kind
+that applies, :func:`run` fits, :func:`evidence` computes marginal likelihoods for Bayes factors
 whatever engine produced the posterior, and :func:`posterior_from_datatree` reloads a saved
 posterior without refitting.
 """
@@ -14,70 +18,72 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["choose", "describe", "evidence", "posterior_from_datatree", "run"]
+__all__ = ["choose", "describe", "evidence", "module_for", "posterior_from_datatree", "run"]
 
-#: Engines in order of preference for ``engine="auto"``.
-ORDER = ("exact", "nuts")
+#: Engine modules in order of preference for ``engine="auto"``.
+ORDER = ("exact", "grid", "nuts")
+#: What each user-level choice (``engine=...``) may use, in order of preference.
+CHOICES = {"auto": ORDER, "exact": ("exact", "grid"), "nuts": ("nuts",)}
+#: The user-level name of each module (what a resolved spec records).
+USER_NAME = {"exact": "exact", "grid": "exact", "nuts": "nuts"}
 
 
 def _module(name: str) -> Any:
     return importlib.import_module(f"bayesmeta.engines.{name}")
 
 
-def choose(spec: Any, data: Any) -> str:
-    """The engine that fits ``spec``: the requested one, or the first that applies.
+def module_for(spec: Any, data: Any) -> str:
+    """Return the engine module that fits ``spec`` (the first choice that applies).
 
     Raises
     ------
     SpecError
-        When the requested engine does not apply (the message says why).
+        When no engine of the requested kind applies (the message says why).
     """
     from bayesmeta.spec import SpecError
 
-    if spec.engine != "auto":
-        reason = _module(spec.engine).applies(spec, data)
-        if reason:
-            raise SpecError(
-                f"{spec.key('engine')} {spec.engine!r} does not apply: {reason}",
-                [("engine", reason)],
-            )
-        return spec.engine
-    for name in ORDER:
-        if _module(name).applies(spec, data) is None:
+    reasons = []
+    for name in CHOICES[spec.engine]:
+        reason = _module(name).applies(spec, data)
+        if reason is None:
             return name
-    raise SpecError("no engine can fit this model")  # pragma: no cover - nuts fits all
+        reasons.append(reason)
+    raise SpecError(
+        f"{spec.key('engine')} {spec.engine!r} does not apply: {'; '.join(reasons)}",
+        [("engine", "; ".join(reasons))],
+    )
 
 
-def describe(name: str) -> str:
-    """Readable name of an engine (``exact numerical integration``)."""
-    return _module(name).DESCRIPTION
+def choose(spec: Any, data: Any) -> str:
+    """Return the user-level engine (``exact`` or ``nuts``) that will fit ``spec``."""
+    return USER_NAME[module_for(spec, data)]
+
+
+def describe(spec: Any, data: Any) -> str:
+    """Return the readable name of the engine that fits ``spec``."""
+    return _module(module_for(spec, data)).DESCRIPTION
 
 
 def run(spec: Any, data: Any) -> tuple[Any, Any]:
-    """Fit a resolved spec (``spec.engine`` names a concrete engine)."""
-    return _module(spec.engine).fit(spec, data)
+    """Fit a resolved spec."""
+    return _module(module_for(spec, data)).fit(spec, data)
 
 
 def evidence(spec: Any, data: Any, *, tau_zero: bool = False, mu_zero: bool = False) -> Any:
     """Log marginal likelihood of ``spec`` (or of its tau = 0 or mu = 0 sub-model).
 
     Uses the first deterministic engine that applies to the model, whichever engine
-    fitted the posterior. Returns the engine's posterior (with ``log_evidence`` and
-    ``log_norm``).
+    fitted the posterior. Returns an object with ``log_evidence`` and ``log_norm`` (the
+    normalising constant, valid for ratios under the same flat prior).
 
     Raises
     ------
     NotImplementedError
         When no deterministic engine applies to this model.
     """
-    changes: dict[str, Any] = {"engine": "auto"}
-    if tau_zero:
-        changes.update(effects="fixed", tau_prior=None)
     for name in ORDER:
         mod = _module(name)
-        if "log_evidence" not in getattr(mod, "CAPABILITIES", frozenset()):
-            continue
-        if mod.applies(spec, data) is None:
+        if "log_evidence" in mod.CAPABILITIES and mod.applies(spec, data) is None:
             return mod.evidence(spec, data, tau_zero=tau_zero, mu_zero=mu_zero)
     raise NotImplementedError(
         "no deterministic engine computes the marginal likelihood of this model"
@@ -86,10 +92,8 @@ def evidence(spec: Any, data: Any, *, tau_zero: bool = False, mu_zero: bool = Fa
 
 def posterior_from_datatree(dt: Any) -> Any:
     """Rebuild a saved posterior (see ``Posterior.to_datatree``) without refitting."""
-    kind = dt.attrs.get("bayesmeta_posterior", "draws")
     for name in ORDER:
         mod = _module(name)
-        cls = getattr(mod, "POSTERIOR_KINDS", {}).get(kind)
-        if cls is not None:
-            return cls.from_datatree(dt)
-    raise ValueError(f"unknown saved posterior kind {kind!r}")
+        if mod.owns(dt):
+            return mod.load_posterior(dt)
+    raise ValueError("the file holds no posterior bayesmeta can read")

@@ -48,19 +48,30 @@ DESCRIPTION = "NUTS (PyMC + nutpie)"
 class DrawsPosterior:
     """A posterior held as MCMC draws (the DataTree's posterior group)."""
 
-    capabilities: frozenset[str] = frozenset()
-
     def __init__(self, datatree: Any, s2: float | None = None) -> None:
         self.datatree = datatree
         self.s2 = s2
         post = datatree["posterior"]
         self.names = tuple(
             n
-            for n in ("mu", "tau", "tau2", "I2", "theta_new", "theta")
+            for n in ("mu", "tau", "tau2", "I2", "theta_new", "theta", "beta")
             if n in post or n in ("tau", "tau2", "I2")
         )
+        self.capabilities = frozenset({"linear"} if "beta" in post else ())
+
+    def linear(self, A: Any, *, new: bool = False) -> DrawsMarginal:
+        """Draws of ``A @ beta`` (and of a new study's effect with ``new=True``)."""
+        post = self.datatree["posterior"]
+        beta = np.asarray(post["beta"])  # (chain, draw, P)
+        out = np.einsum("cdp,rp->cdr", beta, np.atleast_2d(np.asarray(A, dtype=float)))
+        if new:
+            tau = np.asarray(post["tau"]) if "tau" in post else np.zeros(beta.shape[:2])
+            rng = np.random.default_rng(int(self.datatree.attrs.get("bayesmeta_seed", 0)))
+            out = out + tau[..., None] * rng.standard_normal(out.shape)
+        return DrawsMarginal(out)
 
     def marginal(self, name: str) -> DrawsMarginal:
+        """Return the draws of ``name`` (tau2 and I2 derived from tau)."""
         post = self.datatree["posterior"]
         if name in ("tau", "tau2", "I2"):
             tau = (
@@ -77,6 +88,7 @@ class DrawsPosterior:
         return DrawsMarginal(np.asarray(post[name]))
 
     def to_datatree(self) -> Any:
+        """Return the DataTree of draws, marked for reloading."""
         dt = self.datatree.copy()
         dt.attrs["bayesmeta_posterior"] = "draws"
         if self.s2 is not None:
@@ -85,6 +97,7 @@ class DrawsPosterior:
 
     @classmethod
     def from_datatree(cls, dt: Any) -> DrawsPosterior:
+        """Rebuild from a saved DataTree."""
         return cls(dt, dt.attrs.get("bayesmeta_s2"))
 
 
@@ -106,6 +119,30 @@ def normal_normal(sd: Any, mu_prior: Any, tau_prior: Any) -> Any:
             tau = tau_prior.to_pymc("tau")
             sigma = pm.math.sqrt(sd.vi + tau**2)
         pm.Normal("yi", mu=mu, sigma=sigma, observed=sd.yi, dims="study")
+    return model
+
+
+def regression(
+    sd: Any, X: np.ndarray, names: tuple[str, ...], beta_priors: list, tau_prior: Any
+) -> Any:
+    """Marginal normal-normal meta-regression ``y ~ N(X beta, s^2 + tau^2)``.
+
+    ``beta_priors``: one prior per coefficient (None: flat, as R bayesmeta's bmr).
+    """
+    import pymc as pm
+
+    with pm.Model(coords={"study": sd.labels, "coef": list(names)}) as model:
+        parts = []
+        for j, (name, prior) in enumerate(zip(names, beta_priors, strict=True)):
+            label = f"beta_{j}"
+            parts.append(pm.Flat(label) if prior is None else prior.to_pymc(label))
+        beta = pm.Deterministic("beta", pm.math.stack(parts), dims="coef")
+        if tau_prior is None:
+            sigma: Any = sd.sei
+        else:
+            tau = tau_prior.to_pymc("tau")
+            sigma = pm.math.sqrt(sd.vi + tau**2)
+        pm.Normal("yi", mu=pm.math.dot(X, beta), sigma=sigma, observed=sd.yi, dims="study")
     return model
 
 
@@ -211,7 +248,8 @@ def draw_theta(
     """Draw theta_i | mu, tau, y_i from its normal conditional (shape (..., k))."""
     t2 = np.asarray(tau)[..., None] ** 2
     b = vi / (vi + t2)
-    mean = (1 - b) * yi + b * np.asarray(mu)[..., None]
+    mu = np.asarray(mu)
+    mean = (1 - b) * yi + b * (mu if mu.ndim == t2.ndim else mu[..., None])
     var = (1 - b) * vi
     return mean + np.sqrt(var) * rng.standard_normal(mean.shape)
 
@@ -220,11 +258,23 @@ def fit(spec: Any, sd: Any) -> tuple[DrawsPosterior, Any]:
     """Sample the model of a resolved ``spec`` for data ``sd``."""
     from arviz_base import from_dict
 
+    from bayesmeta.design import design_for
     from bayesmeta.diagnostics import ConvergenceWarning, Diagnostics
     from bayesmeta.stats import typical_variance
 
     tau_p = spec.tau_prior
-    if spec.likelihood == "binomial":
+    design = design_for(spec, sd)
+    if design is not None:
+        if spec.likelihood != "normal":
+            from bayesmeta.spec import SpecError
+
+            raise SpecError("meta-regression and subgroups need the normal likelihood")
+        bp = spec.beta_prior
+        priors = (
+            [bp.get(n) for n in design.names] if isinstance(bp, dict) else [bp] * len(design.names)
+        )
+        pm_model = regression(sd, design.X, design.names, priors, tau_p)
+    elif spec.likelihood == "binomial":
         pm_model = binomial_normal(sd, spec.mu_prior, tau_p, spec.baseline_prior)
     else:
         pm_model = normal_normal(sd, spec.mu_prior, tau_p)
@@ -238,13 +288,19 @@ def fit(spec: Any, sd: Any) -> tuple[DrawsPosterior, Any]:
         progressbar=spec.progressbar,
     )
     post = dt["posterior"].to_dataset()
+    if design is not None:
+        post = post.drop_vars([v for v in post.data_vars if str(v).startswith("beta_")])
     rng = np.random.default_rng([spec.seed, 1])
-    mu = np.asarray(post["mu"])
-    tau = np.asarray(post["tau"]) if tau_p is not None else np.zeros_like(mu)
+    if design is not None:
+        mu = np.einsum("cdp,kp->cdk", np.asarray(post["beta"]), design.X)  # X beta per study
+    else:
+        mu = np.asarray(post["mu"])
+    tau = np.asarray(post["tau"]) if tau_p is not None else np.zeros(mu.shape[:2])
     extra: dict[str, Any] = {}
     if spec.likelihood == "normal":
         extra["theta"] = draw_theta(mu, tau, sd.yi, sd.vi, rng)
-    extra["theta_new"] = mu + tau * rng.standard_normal(mu.shape)
+    if design is None:
+        extra["theta_new"] = mu + tau * rng.standard_normal(mu.shape)
     add = from_dict({"posterior": extra}, dims={"theta": ["study"]}, coords={"study": sd.labels})[
         "posterior"
     ].to_dataset()
@@ -256,7 +312,10 @@ def fit(spec: Any, sd: Any) -> tuple[DrawsPosterior, Any]:
         dims={"yi": ["study"], "sei": ["study"]},
         coords={"study": sd.labels},
     )["observed_data"]
-    names = ["mu", "theta", "theta_new"] + ([] if tau_p is None else ["tau"])
+    dt.attrs["bayesmeta_seed"] = int(spec.seed)
+    names = (["beta", "theta"] if design is not None else ["mu", "theta", "theta_new"]) + (
+        [] if tau_p is None else ["tau"]
+    )
     diagnostics = Diagnostics.from_datatree(dt, names)
     if not diagnostics.ok:
         warnings.warn(
@@ -270,4 +329,13 @@ def fit(spec: Any, sd: Any) -> tuple[DrawsPosterior, Any]:
 
 
 CAPABILITIES: frozenset[str] = frozenset()
-POSTERIOR_KINDS = {"draws": DrawsPosterior}
+
+
+def owns(dt: Any) -> bool:
+    """Tell whether a saved DataTree holds MCMC draws (the fallback)."""
+    return "posterior" in dt.children
+
+
+def load_posterior(dt: Any) -> DrawsPosterior:
+    """Rebuild the saved posterior."""
+    return DrawsPosterior.from_datatree(dt)

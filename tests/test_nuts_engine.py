@@ -56,7 +56,9 @@ def test_nuts_matches_r_bayesmeta_within_mc_error(crins_nuts):
 
 def test_nuts_has_no_divergences_and_passes_diagnostics(crins_nuts):
     d = crins_nuts.diagnostics
-    assert d.engine == "nuts" and d.ok and d.n_divergent == 0
+    # the engine that ran is on the spec; diagnostics say what kind of checks were made
+    assert crins_nuts.engine == "nuts" and crins_nuts.spec.engine == "nuts"
+    assert d.engine == "mcmc" and d.ok and d.n_divergent == 0
     assert set(d.table.index) >= {"mu", "tau", "theta_new", "theta[Gras 2008]"}
     assert all(b >= 0.3 for b in d.bfmi) and len(d.bfmi) == 4
     s = crins_nuts.summary()
@@ -170,7 +172,8 @@ def test_binomial_normal_keeps_double_zero_study(metafor_escalc):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bayesmeta.DataWarning)
         r = bayesmeta.fit(df, "OR", likelihood="binomial", seed=1, draws=1000, tune=1000)
-    assert "Yucel 2004" in r.summary().index
+    assert "Yucel 2004" in r.studies().index
+    assert list(r.summary().index) == ["mu", "tau", "theta_new"]
     assert r.diagnostics.n_divergent == 0
     imp = r.implied()
     assert set(imp.index) == {"RR (mu)", "RD (mu)", "RR (theta_new)", "RD (theta_new)"}
@@ -178,3 +181,28 @@ def test_binomial_normal_keeps_double_zero_study(metafor_escalc):
     assert (imp.loc["RR (mu)", ["lower", "median", "upper"]] > 0).all()
     text = str(r)
     assert "Implied at control risk" in text and "RR (mu)" in text and "RD (theta_new)" in text
+
+
+def test_bayes_factors_and_weights_whatever_engine_fitted(crins_nuts, crins):
+    # issue 9: these raised unless the exact engine had fitted the result
+    ex = bayesmeta.fit(
+        crins, "OR", mu_prior=priors.Normal(0, 4), tau_prior=priors.HalfNormal(0.5), seed=1
+    )
+    pd.testing.assert_frame_equal(crins_nuts.bayes_factors(), ex.bayes_factors())
+    pd.testing.assert_series_equal(crins_nuts.weights(), ex.weights())
+    assert crins_nuts.log_marginal_likelihood == pytest.approx(ex.log_marginal_likelihood)
+
+
+def test_interrupt_during_sampling_raises_after_the_sampler_stops():
+    # nutpie swallows KeyboardInterrupt and returns a partial trace; _interruptible re-raises
+    import signal
+
+    from bayesmeta.engines import nuts
+
+    with pytest.raises(KeyboardInterrupt):
+        with nuts._interruptible():
+            try:
+                signal.raise_signal(signal.SIGINT)
+            except KeyboardInterrupt:
+                pass  # what nutpie does
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -1,0 +1,1885 @@
+r"""Exact engine for the linear model with one variance component (quadrature over tau).
+
+Model
+-----
+.. math::
+
+    y \mid \beta, \tau \sim N(X\beta,\ S + \tau^2 W),\qquad
+    \beta_j \sim N(m_{0j}, V_{0j})\ \text{(or flat, or fixed)},\qquad
+    \tau \sim p(\tau).
+
+Pairwise meta-analysis is ``X = 1`` (coefficient ``mu``), ``S = diag(v)``, ``W = I``;
+meta-regression adds moderator columns; subgroups with a common tau use group indicators;
+network meta-analysis uses a block-diagonal ``S`` and ``W`` with 0.5 off-diagonals.
+
+Given :math:`\tau` everything is Gaussian. With :math:`T` such that :math:`TST^\top = I`
+and :math:`TWT^\top = \Lambda = \mathrm{diag}(\lambda)` (simultaneous diagonalisation;
+:math:`T = \mathrm{diag}(v)^{-1/2}`, :math:`\lambda = 1/v` for the pairwise case),
+:math:`\tilde y = Ty`, :math:`\tilde X = TX` and :math:`D = I + \tau^2\Lambda`:
+
+.. math::
+
+    A(\tau) = \tilde X^\top D^{-1}\tilde X + V_0^{-1},\quad
+    \hat\beta(\tau) = m_0 + A^{-1}\tilde X^\top D^{-1}(\tilde y - \tilde X m_0),\quad
+    \beta \mid \tau, y \sim N(\hat\beta, A^{-1}),
+
+.. math::
+
+    \log p(y\mid\tau) = -\tfrac12\Big[(K - p_\mathrm{flat})\log 2\pi + \log|S|
+      + \textstyle\sum_i \log d_i + \log|V_0| + \log|A| + r^\top D^{-1} r
+      - c^\top A^{-1} c\Big]
+
+(:math:`r = \tilde y - \tilde X m_0`, :math:`c = \tilde X^\top D^{-1} r`; flat coordinates
+enter with zero prior precision and give the restricted likelihood, defined up to a
+constant common to all tau; the quadratic form is evaluated as a weighted residual sum
+of squares for numerical stability). The one-dimensional posterior
+:math:`p(u\mid y) \propto p(\tau)\,\tau\,p(y\mid\tau)` of :math:`u = \log\tau` is
+integrated by composite Gauss-Legendre panels: panels placed by a coarse scan of the log
+density where the mass is, plus one panel per end that either stops *exactly* at the
+bound of the prior's support or maps the infinite tail onto :math:`[-1, 1]`
+(:math:`u = u_b + c\,s/(1-s)`), so polynomially and exponentially decaying tails are both
+integrated. The resolution is checked on the Legendre coefficients of every panel and
+the panels are refined until they resolve the density. The posterior of tau is the
+piecewise Legendre interpolant (CDF and quantiles in closed form per panel); every other
+posterior is a normal mixture over the nodes. Moments whose existence depends on the
+decay of :math:`p(\tau\mid y)` at infinity (slope of the log density in u far out) are
+reported as ``inf`` with a note.
+
+References
+----------
+Röver C. Bayesian random-effects meta-analysis using the bayesmeta R package. Journal of
+Statistical Software 2020;93(6):1-51. https://doi.org/10.18637/jss.v093.i06
+
+Röver C, Friede T. Using the bayesmeta R package for Bayesian random-effects
+meta-regression. Computer Methods and Programs in Biomedicine 2023;229:107303.
+https://doi.org/10.1016/j.cmpb.2022.107303
+
+Examples
+--------
+>>> import numpy as np
+>>> from bayesmeta import priors
+>>> from bayesmeta.engines.linear import integrate
+>>> y = np.array([28.0, 8, -3, 7, -1, 1, 18, 12])
+>>> s = np.array([15.0, 10, 16, 11, 9, 11, 10, 18])
+>>> post = integrate(y, s**2, beta_prior_var=[np.inf], tau_prior=priors.Uniform(0, 15))
+>>> np.round(post.marginal("tau").quantile([0.5, 0.975]), 4)
+array([ 4.7703, 13.7083])
+>>> np.round(post.marginal("mu").quantile([0.025, 0.5, 0.975]), 3)
+array([-1.437,  7.866, 17.358])
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy import optimize, special
+
+__all__ = [
+    "ImproperPosteriorError",
+    "LinearPosterior",
+    "MixtureMarginal",
+    "TauMarginal",
+    "Weights",
+    "integrate",
+]
+
+Array = NDArray[np.float64]
+
+_LOG2PI = math.log(2 * math.pi)
+#: Gauss-Legendre nodes per panel.
+N_GAUSS = 12
+#: Panel width times the local rate of change of log density (doubled density of panels
+#: until the Legendre coefficients say the density is resolved).
+PANEL_RATE = 1.0
+MAX_LEVELS = 4
+#: Log-density drop that bounds the central range (the tails beyond are still integrated).
+LOG_DROP = 34.0
+#: Resolution target: sum over panels of the last two Legendre coefficients / total mass.
+RESOLUTION_TOL = 1e-8
+#: Far-tail probe: the decay rate r of p(u | y) ~ e^{-r u} decides which moments exist.
+_FAR = (40.0, 80.0)
+_MOMENT_MARGIN = 0.02
+_CHUNK = 512
+#: Mixture components lighter than this are dropped (total dropped mass < 1e-10).
+_NODE_CUT = 1e-13
+#: Offsets (into the tail) where the log density is probed: local slope, slope further
+#: out (exponential or polynomial decay?), far decay rate.
+_PROBE = np.array([0.0, 1.0, 10.0, 11.0, *_FAR])
+
+_GL_X, _GL_W = np.polynomial.legendre.leggauss(N_GAUSS)
+# discrete Legendre transform at the GL nodes: coef = h @ _LT.T
+_LT = (
+    (2 * np.arange(N_GAUSS)[:, None] + 1)
+    / 2
+    * _GL_W[None, :]
+    * np.polynomial.legendre.legvander(_GL_X, N_GAUSS - 1).T
+)
+_LOWER, _AFFINE, _UPPER = 0, 1, 2
+
+
+class ImproperPosteriorError(ValueError):
+    """The posterior is improper (does not integrate): no numbers can be reported."""
+
+
+# ------------------------------------------------------------------------------------------
+# the whitened model
+# ------------------------------------------------------------------------------------------
+@dataclass
+class _Model:
+    """Data after simultaneous diagonalisation (batched; padded studies have lam = 0)."""
+
+    yt: Array  # (B, K)
+    xt: Array  # (B, K, P) free coefficients only
+    lam: Array  # (B, K)
+    k: Array  # (B,) number of studies
+    logdet_s: Array  # (B,)
+    m0: Array  # (P,)
+    prec0: Array  # (P,) 0 for flat
+    p_flat: int
+    logdet_v0: float
+    tinv: Array | None  # (B, K, K) for the general case; None when diagonal
+    sqrt_s: Array  # (B, K) sqrt of diag(S)
+    y: Array  # (B, K) original, minus fixed-coefficient contributions
+    x: Array  # (B, K, P) original design (free columns)
+    offset: Array  # (B, K) X_fixed @ b_fixed
+    mask: Array  # (B, K)
+    tmat: Array | None = None  # (B, K, K) T (general case)
+
+    @cached_property
+    def r(self) -> Array:
+        return self.yt - np.einsum("bkp,p->bk", self.xt, self.m0)
+
+    @property
+    def P(self) -> int:
+        return self.xt.shape[-1]
+
+    def subset(self, idx: slice | Array) -> _Model:
+        def s(a):
+            return None if a is None else a[idx]
+
+        return _Model(
+            self.yt[idx],
+            self.xt[idx],
+            self.lam[idx],
+            self.k[idx],
+            self.logdet_s[idx],
+            self.m0,
+            self.prec0,
+            self.p_flat,
+            self.logdet_v0,
+            s(self.tinv),
+            self.sqrt_s[idx],
+            self.y[idx],
+            self.x[idx],
+            self.offset[idx],
+            self.mask[idx],
+            s(self.tmat),
+        )
+
+
+def _conditional(m: _Model, tau2: Array, *, moments: bool = True):
+    """Log p(y | tau) (B, N) and, optionally, beta-hat (B, N, P), cov (B, N, P, P), d."""
+    d = 1.0 + tau2[..., None] * m.lam[:, None, :]  # (B, N, K)
+    iw = 1.0 / d
+    logd = np.log(d).sum(-1)
+    r = m.r[:, None, :]
+    P = m.P
+    B, N = tau2.shape
+    if P == 0:
+        quad = (iw * r * r).sum(-1)
+        logdet_a = np.zeros_like(quad)
+        delta = np.zeros((B, N, 0))
+        cov = np.zeros((B, N, 0, 0))
+    elif P == 1:
+        x = m.xt[:, None, :, 0]
+        ix = iw * x
+        a = (ix * x).sum(-1) + m.prec0[0]
+        dl = (ix * r).sum(-1) / a
+        res = r - x * dl[..., None]
+        quad = (iw * res * res).sum(-1) + m.prec0[0] * dl * dl
+        logdet_a = np.log(a)
+        delta = dl[..., None]
+        cov = (1.0 / a)[..., None, None]
+    else:
+        a = np.einsum("bnk,bkp,bkq->bnpq", iw, m.xt, m.xt) + np.diag(m.prec0)
+        c = np.einsum("bnk,bkp,bk->bnp", iw, m.xt, m.r)
+        chol = np.linalg.cholesky(a)
+        delta = np.linalg.solve(a, c[..., None])[..., 0]
+        res = r - np.einsum("bkp,bnp->bnk", m.xt, delta)
+        quad = (iw * res * res).sum(-1) + np.einsum("bnp,p,bnp->bn", delta, m.prec0, delta)
+        logdet_a = 2 * np.log(np.diagonal(chol, axis1=-2, axis2=-1)).sum(-1)
+        cov = np.linalg.inv(a) if moments else None
+    ll = -0.5 * (
+        (m.k - m.p_flat)[:, None] * _LOG2PI
+        + m.logdet_s[:, None]
+        + logd
+        + m.logdet_v0
+        + logdet_a
+        + quad
+    )
+    if not moments:
+        return ll, logdet_a
+    return ll, m.m0 + delta, cov, d
+
+
+# ------------------------------------------------------------------------------------------
+# panels on u = log(tau)
+# ------------------------------------------------------------------------------------------
+def _panel_u(kind: Array, pa: Array, pb: Array, x: Array) -> tuple[Array, Array]:
+    """Map x in [-1, 1] to u on each panel; returns u and du/dx (broadcast shapes).
+
+    Affine panels run from ``pa`` to ``pb``. Tail panels start at the edge ``pa``; ``pb > 0``
+    is the rational map ``u = pa -+ pb (1 - s)/s`` (polynomial decay), ``pb < 0`` the
+    logarithmic map ``u = pa + |pb| log s`` (exponential decay), with ``s = (1 + x)/2``
+    measured from the far end.
+    """
+    kind, pa, pb, x = np.broadcast_arrays(kind, pa, pb, x)
+    u = np.empty(x.shape)
+    jac = np.empty(x.shape)
+    aff = kind == _AFFINE
+    a_, b_, s_ = pa[aff], pb[aff], 0.5 * (1.0 + x[aff])
+    u[aff] = a_ + (b_ - a_) * s_
+    jac[aff] = 0.5 * (b_ - a_)
+    for k in (_LOWER, _UPPER):
+        sel = kind == k
+        if not sel.any():
+            continue
+        a_, b_, s_ = pa[sel], pb[sel], 0.5 * (1.0 + x[sel])
+        c, rational = np.abs(b_), b_ > 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if k == _LOWER:
+                u[sel] = np.where(rational, a_ - c * (1.0 - s_) / s_, a_ + c * np.log(s_))
+                jac[sel] = np.where(rational, 0.5 * c / (s_ * s_), 0.5 * c / s_)
+            else:
+                u[sel] = np.where(rational, a_ + c * s_ / (1.0 - s_), a_ - c * np.log1p(-s_))
+                jac[sel] = np.where(rational, 0.5 * c / ((1.0 - s_) ** 2), 0.5 * c / (1.0 - s_))
+    return u, jac
+
+
+def _panel_x(kind: Array, pa: Array, pb: Array, u: Array) -> Array:
+    """Inverse of :func:`_panel_u` (x clipped to [-1, 1])."""
+    c = np.abs(pb)
+    rational = pb > 0
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        w = pb - pa
+        x_aff = np.where(w > 0, 2 * (u - pa) / np.where(w > 0, w, 1.0) - 1, 1.0)
+        s_lo = np.where(rational, 1.0 / (1.0 + (pa - u) / c), np.exp((u - pa) / c))
+        t = (u - pa) / c
+        s_hi = np.where(rational, t / (1.0 + t), -np.expm1(-t))
+    x = np.where(kind == _AFFINE, x_aff, np.where(kind == _LOWER, 2 * s_lo - 1, 2 * s_hi - 1))
+    return np.clip(np.nan_to_num(x, nan=1.0), -1.0, 1.0)
+
+
+def _legendre_all(x: Array, n: int) -> Array:
+    """P_0..P_n at x: shape (n + 1, *x.shape)."""
+    out = np.empty((n + 1, *x.shape))
+    out[0] = 1.0
+    if n >= 1:
+        out[1] = x
+    for k in range(1, n):
+        out[k + 1] = ((2 * k + 1) * x * out[k] - k * out[k - 1]) / (k + 1)
+    return out
+
+
+def _series_int(coef: Array, x: Array) -> Array:
+    """Integral from -1 to x of the Legendre series ``coef`` (..., n) at x (...)."""
+    n = coef.shape[-1]
+    pl = _legendre_all(x, n)
+    out = coef[..., 0] * (x + 1.0)
+    for k in range(1, n):
+        out = out + coef[..., k] * (pl[k + 1] - pl[k - 1]) / (2 * k + 1)
+    return out
+
+
+def _series_val(coef: Array, x: Array) -> Array:
+    n = coef.shape[-1]
+    pl = _legendre_all(x, n - 1)
+    return np.einsum("...k,k...->...", coef, pl)
+
+
+# ------------------------------------------------------------------------------------------
+# priors
+# ------------------------------------------------------------------------------------------
+def _prior_bounds(prior: Any) -> tuple[float, float]:
+    b = getattr(prior, "bounds", None)
+    if b is None:
+        try:
+            b = (float(prior.ppf(0.0)), float(prior.ppf(1.0)))
+        except Exception:  # noqa: BLE001 - improper priors have no ppf
+            b = (0.0, math.inf)
+    lo, hi = float(b[0]), float(b[1])
+    return max(lo, 0.0), hi
+
+
+def _prior_proper(prior: Any) -> bool:
+    p = getattr(prior, "proper", None)
+    if p is not None:
+        return bool(p)
+    try:
+        return bool(np.isfinite(prior.ppf(0.5)))
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _prior_center(prior: Any) -> float | None:
+    """Log of the prior median where it has one (to include the prior's bulk in the scan)."""
+    if not _prior_proper(prior):
+        return None
+    try:
+        med = float(prior.ppf(0.5))
+    except Exception:  # noqa: BLE001
+        return None
+    return math.log(med) if np.isfinite(med) and med > 0 else None
+
+
+# ------------------------------------------------------------------------------------------
+# marginals
+# ------------------------------------------------------------------------------------------
+def _ndtr_mix(x: Array, m: Array, s: Array) -> Array:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = (x - m) / s
+    return np.where(s > 0, special.ndtr(z), (x >= m).astype(float))
+
+
+def _npdf_mix(x: Array, m: Array, s: Array) -> Array:
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        z = (x - m) / s
+        return np.where(s > 0, np.exp(-0.5 * z * z) / (s * math.sqrt(2 * math.pi)), 0.0)
+
+
+def _mixture_quantile(p: Array, m: Array, s: Array, q: Array, tol: float = 1e-13) -> Array:
+    """Quantiles of normal mixtures: p, m, s (..., M); q (Q,) -> (..., Q)."""
+    p, m, s = (a[..., None, :] for a in (p, m, s))
+    live = p > 0
+    mean = (p * m).sum(-1)
+    var = np.maximum((p * (s * s + m * m)).sum(-1) - mean**2, 0.0)
+    zmax = 40.0
+    lo = np.where(live, m - zmax * s, np.inf).min(-1) - 1e-300
+    hi = np.where(live, m + zmax * s, -np.inf).max(-1) + 1e-300
+    shape = np.broadcast_shapes(lo.shape[:-1] + q.shape, mean.shape[:-1] + q.shape)
+    lo = np.broadcast_to(lo, shape).copy()
+    hi = np.broadcast_to(hi, shape).copy()
+    x = np.clip(np.broadcast_to(mean + np.sqrt(var) * special.ndtri(q), shape), lo, hi).copy()
+    scale = np.where(live, s, np.inf).min(-1)  # the narrowest component
+    positive = bool(np.all(s > 0))
+    inv_s = 1.0 / s if positive else None
+    pw = p * inv_s * 0.3989422804014327 if positive else None
+    for _ in range(100):
+        if positive:
+            z = (x[..., None] - m) * inv_s
+            F = (p * special.ndtr(z)).sum(-1) - q
+            f = (pw * np.exp(-0.5 * z * z)).sum(-1)
+        else:
+            F = (p * _ndtr_mix(x[..., None], m, s)).sum(-1) - q
+            f = (p * _npdf_mix(x[..., None], m, s)).sum(-1)
+        lo = np.where(F < 0, x, lo)
+        hi = np.where(F >= 0, x, hi)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x_new = x - F / f
+        bad = ~np.isfinite(x_new) | (x_new < lo) | (x_new > hi)
+        done = (
+            (np.abs(F) <= 1e-14)
+            | (np.abs(x_new - x) <= 1e-12 * scale)
+            | (hi - lo <= 4 * np.spacing(np.abs(x) + 1e-300))
+        )
+        x = np.where(done, x, np.where(bad, 0.5 * (lo + hi), x_new))
+        if np.all(done):
+            break
+    return x
+
+
+def _squeeze(a: Array, squeeze_batch: bool) -> Array:
+    return a[0] if squeeze_batch else a
+
+
+class MixtureMarginal:
+    """Normal mixture over the quadrature nodes: the posterior of a Gaussian-given-tau quantity.
+
+    ``weights`` (B, N), ``means`` and ``sds`` (B, R, N); ``needs_tau`` (R,) says whether the
+    conditional variance grows like tau^2 (then the mean needs E[tau] and the SD E[tau^2]).
+    """
+
+    def __init__(
+        self,
+        post: LinearPosterior,
+        name: str,
+        weights: Array,
+        means: Array,
+        sds: Array,
+        needs_tau: Array,
+        scalar: bool,
+    ) -> None:
+        self._post, self.name = post, name
+        self._w, self._m, self._s = weights, means, sds
+        self._needs = np.broadcast_to(needs_tau, means.shape[:2])
+        self._scalar = scalar
+        sb = post.batch_shape == ()
+        self._sb = sb
+        shape = post.batch_shape + (() if scalar else (means.shape[1],))
+        self.shape: tuple[int, ...] = shape
+
+    @cached_property
+    def _groups(self) -> list[tuple[Array, Array, Array, Array]]:
+        """Analyses in groups of similar size, each compacted to its live nodes.
+
+        Nodes with weight below ``_NODE_CUT`` are dropped (their total mass is < 1e-12).
+        """
+        live = self._w > _NODE_CUT
+        count = live.sum(1)
+        order = np.argsort(count, kind="stable")
+        out = []
+        for g0 in range(0, order.size, _CHUNK):
+            idx = order[g0 : g0 + _CHUNK]
+            M = max(int(count[idx].max()), 1)
+            top = np.argsort(~live[idx], axis=1, kind="stable")[:, :M]
+            w = np.take_along_axis(self._w[idx], top, 1)
+            w = np.where(np.take_along_axis(live[idx], top, 1), w, 0.0)
+            m = np.take_along_axis(self._m[idx], top[:, None, :], 2)
+            sd = np.take_along_axis(self._s[idx], top[:, None, :], 2)
+            out.append((idx, w, m, sd))
+        return out
+
+    def _apply(self, fn, extra: tuple[int, ...]) -> Array:
+        out = np.empty((self._w.shape[0], self._m.shape[1], *extra))
+        for idx, w, m, sd in self._groups:
+            out[idx] = fn(w, m, sd)
+        return out
+
+    def _out(self, a: Array) -> Array:
+        # a: (B, R, ...) -> (*shape, ...)
+        if self._scalar:
+            a = a[:, 0]
+        return _squeeze(a, self._sb)
+
+    def cdf(self, x: ArrayLike) -> Array:
+        """P(X <= x) for x (X,); returns (*shape, X)."""
+        x = np.atleast_1d(np.asarray(x, dtype=float))
+
+        def fn(w, m, sd):
+            cdf = _ndtr_mix(x[:, None], m[:, :, None], sd[:, :, None])
+            return (w[:, None, None, :] * cdf).sum(-1)
+
+        return self._out(np.clip(self._apply(fn, x.shape), 0.0, 1.0))
+
+    def pdf(self, x: ArrayLike) -> Array:
+        """Posterior density at x (X,); returns (*shape, X)."""
+        x = np.atleast_1d(np.asarray(x, dtype=float))
+
+        def fn(w, m, sd):
+            dens = _npdf_mix(x[:, None], m[:, :, None], sd[:, :, None])
+            return (w[:, None, None, :] * dens).sum(-1)
+
+        return self._out(self._apply(fn, x.shape))
+
+    def quantile(self, q: ArrayLike) -> Array:
+        """Quantiles at probabilities q (Q,); returns (*shape, Q)."""
+        q = np.atleast_1d(np.asarray(q, dtype=float))
+
+        def fn(w, m, sd):
+            return _mixture_quantile(np.broadcast_to(w[:, None, :], m.shape), m, sd, q)
+
+        return self._out(self._apply(fn, q.shape))
+
+    def _moments(self) -> tuple[Array, Array]:
+        w = self._w[:, None, :]
+        mean = (w * self._m).sum(-1)
+        var = (w * (self._s**2 + (self._m - mean[..., None]) ** 2)).sum(-1)
+        e1, e2 = self._post._tau_moment_exists(1), self._post._tau_moment_exists(2)
+        mean = np.where(self._needs & ~e1[:, None], np.inf, mean)
+        sd = np.where(self._needs & ~e2[:, None], np.inf, np.sqrt(np.maximum(var, 0.0)))
+        return mean, sd
+
+    def mean(self) -> Array:
+        """Posterior mean (*shape); ``inf`` where it does not exist."""
+        return self._out(self._moments()[0])
+
+    def sd(self) -> Array:
+        """Posterior SD (*shape); ``inf`` where it does not exist."""
+        return self._out(self._moments()[1])
+
+    def mean_sd_exp(self) -> tuple[Array, Array]:
+        """Mean and SD of exp(X) (ratios from log ratios); ``inf`` where they do not exist."""
+        w = self._w[:, None, :]
+        with np.errstate(over="ignore", invalid="ignore"):
+            e1 = (w * np.exp(self._m + self._s**2 / 2)).sum(-1)
+            e2 = (w * np.exp(2 * self._m + 2 * self._s**2)).sum(-1)
+            sd = np.sqrt(np.maximum(e2 - e1**2, 0.0))
+        light = self._post._tau_light_tail()[:, None]
+        e1 = np.where((self._needs & ~light) | ~np.isfinite(e1), np.inf, e1)
+        sd = np.where((self._needs & ~light) | ~np.isfinite(e2), np.inf, sd)
+        return self._out(e1), self._out(sd)
+
+    def draws(self) -> Array:
+        """Independent draws (chain, draw, *shape) from the exact posterior (seeded)."""
+        d = self._post._draws_for(self.name)
+        return d
+
+    def mcse_cdf(self, x: ArrayLike) -> Array:
+        """Zeros: the engine is deterministic."""
+        return np.zeros_like(self.cdf(x))
+
+
+class TauMarginal:
+    """Posterior of tau, tau^2 or I^2 (monotone transforms of tau) from the Legendre panels."""
+
+    def __init__(self, post: LinearPosterior, name: str) -> None:
+        self._post, self.name = post, name
+        self.shape: tuple[int, ...] = post.batch_shape
+        self._s2 = post.typical_variance[:, None]
+
+    def _to_tau(self, x: Array) -> Array:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self.name == "tau":
+                return np.maximum(x, 0.0)
+            if self.name == "tau2":
+                return np.sqrt(np.maximum(x, 0.0))
+            xc = np.clip(x, 0.0, 1.0)
+            return np.where(xc >= 1, np.inf, np.sqrt(self._s2 * xc / (1 - xc)))
+
+    def _from_tau(self, t: Array) -> Array:
+        if self.name == "tau":
+            return t
+        if self.name == "tau2":
+            return t * t
+        with np.errstate(invalid="ignore"):
+            return np.where(np.isinf(t), 1.0, t * t / (t * t + self._s2))
+
+    def _dtau(self, x: Array, t: Array) -> Array:
+        """Return d tau / d x."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self.name == "tau":
+                return np.ones_like(t)
+            if self.name == "tau2":
+                return 0.5 / t
+            return 0.5 * t / (x * (1 - x))
+
+    def cdf(self, x: ArrayLike) -> Array:
+        """P(X <= x) for x (X,); returns (*shape, X)."""
+        x = np.atleast_1d(np.asarray(x, dtype=float))
+        t = self._to_tau(np.broadcast_to(x, (self._post.B, x.size)))
+        out = self._post._tau_cdf(t)
+        out = np.where(x[None, :] < 0, 0.0, out)
+        return _squeeze(out, self._post.batch_shape == ())
+
+    def pdf(self, x: ArrayLike) -> Array:
+        """Posterior density at x (X,); returns (*shape, X)."""
+        x = np.atleast_1d(np.asarray(x, dtype=float))
+        xb = np.broadcast_to(x, (self._post.B, x.size))
+        t = self._to_tau(xb)
+        dens = self._post._tau_pdf(t) * self._dtau(xb, t)
+        dens = np.where(np.isfinite(dens) & (xb > 0), dens, 0.0)
+        return _squeeze(dens, self._post.batch_shape == ())
+
+    def quantile(self, q: ArrayLike) -> Array:
+        """Quantiles at probabilities q (Q,); returns (*shape, Q)."""
+        q = np.atleast_1d(np.asarray(q, dtype=float))
+        return _squeeze(self._from_tau(self._post._tau_quantile(q)), self._post.batch_shape == ())
+
+    def _moments(self) -> tuple[Array, Array]:
+        p = self._post
+        g = self._from_tau(p._tau_nodes)
+        mean = (p._w * g).sum(-1)
+        var = (p._w * (g - mean[:, None]) ** 2).sum(-1)
+        sd = np.sqrt(np.maximum(var, 0.0))
+        if self.name != "I2":
+            m = 1 if self.name == "tau" else 2
+            mean = np.where(p._tau_moment_exists(m), mean, np.inf)
+            sd = np.where(p._tau_moment_exists(2 * m), sd, np.inf)
+        return mean, sd
+
+    def mean(self) -> Array:
+        """Posterior mean (*shape); ``inf`` where it does not exist."""
+        return _squeeze(self._moments()[0], self._post.batch_shape == ())
+
+    def sd(self) -> Array:
+        """Posterior SD (*shape); ``inf`` where it does not exist."""
+        return _squeeze(self._moments()[1], self._post.batch_shape == ())
+
+    def mean_sd_exp(self) -> tuple[Array, Array]:
+        """Mean and SD of exp(X); ``inf`` where they do not exist."""
+        p = self._post
+        g = self._from_tau(p._tau_nodes)
+        with np.errstate(over="ignore", invalid="ignore"):
+            e1 = (p._w * np.exp(g)).sum(-1)
+            e2 = (p._w * np.exp(2 * g)).sum(-1)
+            sd = np.sqrt(np.maximum(e2 - e1**2, 0.0))
+        if self.name != "I2":
+            light = p._tau_light_tail()
+            e1, sd = np.where(light, e1, np.inf), np.where(light, sd, np.inf)
+        sb = p.batch_shape == ()
+        return _squeeze(e1, sb), _squeeze(sd, sb)
+
+    def draws(self) -> Array:
+        """Independent draws (chain, draw, *shape) by inversion of the CDF (seeded)."""
+        return self._post._draws_for(self.name)
+
+    def mcse_cdf(self, x: ArrayLike) -> Array:
+        """Zeros: the engine is deterministic."""
+        return np.zeros_like(self.cdf(x))
+
+
+@dataclass
+class Weights:
+    """Posterior mean weights of the study estimates and of the prior mean in E[beta | y].
+
+    ``E[beta | y] = study @ (y - offset) + prior @ m0`` where ``offset`` is the contribution of
+    fixed coefficients. ``study`` (..., P, K) and ``prior`` (..., P, P), rows and columns
+    labelled by ``names`` (free coefficients) and the studies.
+    """
+
+    names: tuple[str, ...]
+    study: Array
+    prior: Array
+
+
+# ------------------------------------------------------------------------------------------
+# the posterior
+# ------------------------------------------------------------------------------------------
+@dataclass
+class LinearPosterior:
+    """Exact posterior of the linear model with one variance component (see the module).
+
+    Build it with :func:`integrate`. The quadrature representation: panels on
+    ``u = log(tau)`` (``kind`` per panel, parameters ``pa``, ``pb``), the normalised
+    integrand at the Gauss-Legendre nodes of each panel ``h`` (B, NP, N_GAUSS) and the
+    whitened data needed to evaluate the conditional Gaussians anywhere.
+    """
+
+    model: _Model
+    kind: Array  # (NP,) int
+    pa: Array  # (B, NP)
+    pb: Array  # (B, NP)
+    h: Array  # (B, NP, N_GAUSS) normalised integrand in x
+    log_norm: Array  # (B,)
+    decay: Array  # (B,) decay rate r of p(u | y) ~ e^{-r u} at +inf (inf if bounded)
+    names_beta: tuple[str, ...]
+    free: Array  # (P_full,) bool
+    beta_fixed: Array  # (P_full,) values of fixed coefficients (nan for free)
+    typical_variance: Array  # (B,)
+    tau_point: float | None  # tau fixed at this value
+    proper: bool  # all priors proper (log_evidence defined)
+    batched: bool
+    study_labels: tuple[str, ...]
+    notes_extra: tuple[str, ...] = ()
+    tau_prior: Any = None
+    n_chains: int = 4
+    n_draws: int = 1000
+    seed: int = 0
+    _draw_cache: dict = field(default_factory=dict, repr=False)
+
+    capabilities = frozenset({"log_evidence", "weights", "density", "linear", "map", "ml"})
+
+    # -- shapes and names ----------------------------------------------------------------
+    @property
+    def B(self) -> int:
+        """Number of analyses in the batch."""
+        return self.pa.shape[0]
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        """() for a single analysis, (B,) for a batch."""
+        return (self.B,) if self.batched else ()
+
+    @property
+    def intercept_only(self) -> bool:
+        """True when X is a single column of ones (then ``mu`` and ``theta_new`` exist)."""
+        m = self.model
+        if self.free.size != 1:
+            return False
+        x = self.model.x[..., 0] if m.P == 1 else np.ones_like(m.y)
+        return bool(np.all(np.where(m.mask, x == 1.0, True)))
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Names :meth:`marginal` accepts."""
+        base = ("tau", "tau2", "I2", "beta", "theta")
+        return (("mu", "theta_new") if self.intercept_only else ()) + base
+
+    @property
+    def log_evidence(self) -> Array | float:
+        """Log marginal likelihood p(y); NaN under a flat beta prior or improper tau prior."""
+        out = self.log_norm if self.proper else np.full(self.B, np.nan)
+        return _squeeze(out, not self.batched)
+
+    @property
+    def log_normalizer(self) -> Array | float:
+        """Log normalising constant (valid for ratios with the same flat beta prior)."""
+        return _squeeze(self.log_norm, not self.batched)
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """Caveats: moments that do not exist, resolution warnings."""
+        out = list(self.notes_extra)
+        if self.tau_point is None:
+            r = float(np.min(self.decay))
+            if np.isfinite(r):
+                rate = f"posterior density of tau decays like tau^-{r + 1:.3g}"
+                if not self._tau_moment_exists(1).all():
+                    out.append(
+                        f"E[tau] does not exist ({rate}): means of tau, tau^2 and theta_new and "
+                        "all SDs that involve tau are reported as inf"
+                    )
+                elif not self._tau_moment_exists(2).all():
+                    out.append(
+                        f"E[tau^2] does not exist ({rate}): the mean of tau^2 and the SDs of tau, "
+                        "theta_new and coefficients with flat priors are reported as inf"
+                    )
+                elif not self._tau_moment_exists(4).all():
+                    out.append(f"E[tau^4] does not exist ({rate}): the SD of tau^2 is inf")
+        return tuple(out)
+
+    # -- nodes ---------------------------------------------------------------------------
+    @cached_property
+    def _nodes(self) -> tuple[Array, Array]:
+        """(tau nodes (B, M), weights (B, M))."""
+        if self.tau_point is not None:
+            return np.full((self.B, 1), self.tau_point), np.ones((self.B, 1))
+        u = np.empty(self.h.shape)
+        for k in (_LOWER, _AFFINE, _UPPER):  # column by column: panels share their kind
+            cols = np.flatnonzero(self.kind == k)
+            if cols.size:
+                u[:, cols], _ = _panel_u(
+                    np.array(k), self.pa[:, cols, None], self.pb[:, cols, None], _GL_X
+                )
+        w = self.h * _GL_W
+        tau = np.exp(np.where(w > 0, u, 0.0))
+        return tau.reshape(self.B, -1), w.reshape(self.B, -1)
+
+    @property
+    def _tau_nodes(self) -> Array:
+        return self._nodes[0]
+
+    @property
+    def _w(self) -> Array:
+        return self._nodes[1]
+
+    @cached_property
+    def _cond_nodes(self) -> tuple[Array, Array]:
+        """beta-hat (B, N, P) and its covariance (B, N, P, P) at the nodes (chunked)."""
+        t2 = self._tau_nodes**2
+        P = self.model.P
+        bh = np.zeros((*t2.shape, P))
+        cov = np.zeros((*t2.shape, P, P))
+        live = self._w > _NODE_CUT
+        count = live.sum(1)
+        order = np.argsort(count, kind="stable")
+        for g0 in range(0, self.B, 256):  # only the live nodes, in groups of similar size
+            idx = order[g0 : g0 + 256]
+            M = max(int(count[idx].max()), 1)
+            top = np.argsort(~live[idx], axis=1, kind="stable")[:, :M]
+            _, b_, c_, _ = _conditional(self.model.subset(idx), np.take_along_axis(t2[idx], top, 1))
+            rows = idx[:, None]
+            bh[rows, top] = b_
+            cov[rows, top] = c_
+        return bh, cov
+
+    @property
+    def _d_nodes(self) -> Array:
+        """1 + tau^2 lambda at the nodes (B, N, K)."""
+        return 1.0 + (self._tau_nodes**2)[..., None] * self.model.lam[:, None, :]
+
+    def _tau_moment_exists(self, m: float) -> Array:
+        return self.decay > m + _MOMENT_MARGIN
+
+    def _tau_light_tail(self) -> Array:
+        return self.decay > 1e3
+
+    # -- tau -----------------------------------------------------------------------------
+    @cached_property
+    def _coef(self) -> Array:
+        return self.h @ _LT.T  # (B, NP, n)
+
+    @cached_property
+    def _edges(self) -> Array:
+        mass = 2 * self._coef[..., 0]
+        return np.concatenate([np.zeros((self.B, 1)), np.cumsum(mass, -1)], -1)
+
+    @cached_property
+    def _u_left(self) -> Array:
+        return np.where(self.kind[None, :] == _LOWER, -np.inf, self.pa)
+
+    @cached_property
+    def _u_right(self) -> Array:
+        return np.where(
+            self.kind[None, :] == _UPPER,
+            np.inf,
+            np.where(self.kind[None, :] == _AFFINE, self.pb, self.pa),
+        )
+
+    def _tau_cdf(self, t: Array) -> Array:
+        """P(tau <= t) for t (B, X)."""
+        if self.tau_point is not None:
+            return (t >= self.tau_point).astype(float)
+        with np.errstate(divide="ignore"):
+            u = np.log(t)
+        p = np.clip((self._u_left[:, None, :] <= u[..., None]).sum(-1) - 1, 0, self.kind.size - 1)
+        take = lambda a: np.take_along_axis(a, p, axis=1)  # noqa: E731
+        kind = self.kind[p]
+        x = _panel_x(kind, take(self.pa), take(self.pb), u)
+        coef = np.take_along_axis(self._coef, p[..., None], axis=1)
+        F = take(self._edges[:, :-1]) + _series_int(coef, x)
+        F = np.where(u < self._u_left[:, :1], 0.0, F)
+        F = np.where(u >= self._u_right[:, -1:], 1.0, F)
+        F = np.where(u >= take(self._u_right), take(self._edges[:, 1:]), F)
+        return np.clip(F, 0.0, 1.0)
+
+    def _tau_pdf(self, t: Array) -> Array:
+        """Density of tau at t (B, X) from the Legendre interpolant."""
+        if self.tau_point is not None:
+            return np.where(t == self.tau_point, np.inf, 0.0)
+        with np.errstate(divide="ignore"):
+            u = np.log(t)
+        p = np.clip((self._u_left[:, None, :] <= u[..., None]).sum(-1) - 1, 0, self.kind.size - 1)
+        take = lambda a: np.take_along_axis(a, p, axis=1)  # noqa: E731
+        kind = self.kind[p]
+        pa, pb = take(self.pa), take(self.pb)
+        x = _panel_x(kind, pa, pb, u)
+        _, jac = _panel_u(kind, pa, pb, x)
+        coef = np.take_along_axis(self._coef, p[..., None], axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dens = np.maximum(_series_val(coef, x), 0.0) / jac / t
+        inside = (u >= self._u_left[:, :1]) & (u <= self._u_right[:, -1:]) & (t > 0)
+        return np.where(inside & np.isfinite(dens), dens, 0.0)
+
+    def _tau_quantile(self, q: Array) -> Array:
+        """Quantiles of tau (B, Q)."""
+        B = self.B
+        if self.tau_point is not None:
+            return np.full((B, q.size), self.tau_point)
+        edges = self._edges
+        qq = np.broadcast_to(q, (B, q.size))
+        p = (edges[:, None, 1:-1] <= qq[..., None]).sum(-1)
+        take = lambda a: np.take_along_axis(a, p, axis=1)  # noqa: E731
+        coef = np.take_along_axis(self._coef, p[..., None], axis=1)
+        target = qq - take(edges[:, :-1])
+        mass = take(edges[:, 1:]) - take(edges[:, :-1])
+        a, b = -np.ones_like(target), np.ones_like(target)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x = np.clip(np.nan_to_num(2 * target / mass - 1), -1, 1)
+        for _ in range(60):  # Newton on the panel's polynomial CDF, safeguarded by bisection
+            F = _series_int(coef, x) - target
+            a, b = np.where(F < 0, x, a), np.where(F >= 0, x, b)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                xn = x - F / _series_val(coef, x)
+            bad = ~np.isfinite(xn) | (xn < a) | (xn > b)
+            xn = np.where(bad, 0.5 * (a + b), xn)
+            done = (np.abs(xn - x) <= 1e-15) | (b - a <= 1e-15)
+            x = xn
+            if np.all(done):
+                break
+        u, _ = _panel_u(self.kind[p], take(self.pa), take(self.pb), x)
+        out = np.exp(u)
+        out = np.where(qq <= 0, np.exp(self._u_left[:, :1]) + 0 * out, out)
+        out = np.where(qq >= 1, np.exp(self._u_right[:, -1:]) + 0 * out, out)
+        return out
+
+    # -- marginals -----------------------------------------------------------------------
+    def marginal(self, name: str) -> TauMarginal | MixtureMarginal:
+        """Return the posterior of ``name`` (see :attr:`names`)."""
+        if name in ("tau", "tau2", "I2"):
+            return TauMarginal(self, name)
+        if name in ("mu", "theta_new"):
+            if not self.intercept_only:
+                raise ValueError(
+                    f"{name!r} needs a single intercept column; use 'beta' or linear() instead"
+                )
+            return self.linear(np.ones((1, 1)), new=name == "theta_new", _name=name, _scalar=True)
+        if name == "beta":
+            return self.linear(np.eye(self.free.size), _name="beta")
+        if name == "theta":
+            m, s = self._theta_components()
+            return MixtureMarginal(self, "theta", self._w, m, s, np.zeros(m.shape[1], bool), False)
+        raise ValueError(f"unknown quantity {name!r}; valid: {', '.join(self.names)}")
+
+    def linear(
+        self, A: ArrayLike, *, new: bool = False, _name: str = "linear", _scalar: bool = False
+    ) -> MixtureMarginal:
+        """Posterior of ``A @ beta`` (mean effect at covariate rows ``A``), or of a new study.
+
+        With ``new=True``: a new study's effect ``A @ beta + N(0, tau^2)`` (prediction).
+
+        Parameters
+        ----------
+        A : array (R, P) or (P,)
+            One row per linear combination, one column per coefficient (all coefficients,
+            fixed ones included).
+        """
+        A = np.atleast_2d(np.asarray(A, dtype=float))
+        if A.shape[1] != self.free.size:
+            raise ValueError(f"A needs {self.free.size} columns (one per coefficient)")
+        bh, cov = self._cond_nodes
+        af = A[:, self.free]
+        const = A[:, ~self.free] @ self.beta_fixed[~self.free]
+        if af.shape == (1, 1):
+            means = af[0, 0] * bh[None, ..., 0].swapaxes(0, 1) + const[None, :, None]
+            var = af[0, 0] ** 2 * cov[None, ..., 0, 0].swapaxes(0, 1)
+        else:
+            means = np.moveaxis(bh @ af.T, -1, 1) + const[None, :, None]
+            var = np.moveaxis(((cov @ af.T) * af.T).sum(-2), -1, 1)
+        needs = self._var_grows(af)
+        if new:
+            var = var + self._tau_nodes[:, None, :] ** 2
+            needs = np.ones_like(needs)
+        if _name == "linear":
+            _name = "linear_new" if new else "linear"
+        mm = MixtureMarginal(
+            self, _name, self._w, means, np.sqrt(np.maximum(var, 0.0)), needs, _scalar
+        )
+        mm._A = A
+        mm._new = new
+        return mm
+
+    def _var_grows(self, af: Array) -> Array:
+        """Whether the conditional variance of af @ beta grows like tau^2 as tau -> inf."""
+        if self.tau_point is not None or af.shape[1] == 0:
+            return np.zeros(af.shape[0], bool)
+        t_far = np.exp(self.pa.max() + 60.0) if np.isfinite(self.pa.max()) else 1e30
+        _, _, cov, _ = _conditional(self.model.subset(slice(0, 1)), np.array([[t_far**2]]))
+        var = np.einsum("rp,pq,rq->r", af, cov[0, 0], af)
+        return var > 1e-6 * t_far**2
+
+    def _theta_components(self, tau: Array | None = None, bh=None, cov=None):
+        """Means and sds (B, K, N) of theta_i given tau at the nodes (or at ``tau``)."""
+        m = self.model
+        if tau is None:
+            tau = self._tau_nodes
+            bh, cov = self._cond_nodes
+            d = self._d_nodes
+        else:
+            _, bh, cov, d = _conditional(m, tau**2)
+        t2 = (tau**2)[..., None]
+        g = t2 * m.lam[:, None, :] / d  # tau^2 lam / d  (B, N, K)
+        xb = np.einsum("bkp,bnp->bnk", m.xt, bh)
+        mt = xb + g * (m.yt[:, None, :] - xb)  # whitened conditional mean
+        M = m.xt[:, None, :, :] / d[..., None]  # D^{-1} X~  (B, N, K, P)
+        if m.tinv is None:
+            sq = m.sqrt_s[:, None, :]
+            mean = sq * mt
+            v1 = sq**2 * g
+            Mo = sq[..., None] * M
+        else:
+            mean = np.einsum("bij,bnj->bni", m.tinv, mt)
+            v1 = np.einsum("bij,bnj->bni", m.tinv**2, g)
+            Mo = np.einsum("bij,bnjp->bnip", m.tinv, M)
+        v2 = np.einsum("bnkp,bnpq,bnkq->bnk", Mo, cov, Mo)
+        mean = mean + m.offset[:, None, :]
+        sd = np.sqrt(np.maximum(v1 + v2, 0.0))
+        mean = np.where(m.mask[:, None, :], mean, np.nan)
+        return np.moveaxis(mean, 1, 2), np.moveaxis(sd, 1, 2)
+
+    # -- weights and shrinkage -------------------------------------------------------------
+    def weights(self) -> Weights:
+        """Posterior mean weights of each study and of the prior mean in E[beta | y]."""
+        m = self.model
+        bh, cov = self._cond_nodes
+        d = self._d_nodes
+        H = np.einsum("bnpq,bkq,bnk->bnpk", cov, m.xt, 1.0 / d)  # A^-1 X~^T D^-1
+        if m.tmat is None:
+            H = H / m.sqrt_s[:, None, None, :]
+        else:
+            H = np.einsum("bnpk,bkj->bnpj", H, m.tmat)
+        Hp = cov * m.prec0[None, None, None, :]
+        study = np.einsum("bn,bnpk->bpk", self._w, H)
+        prior = np.einsum("bn,bnpq->bpq", self._w, Hp)
+        names = tuple(n for n, f in zip(self.names_beta, self.free, strict=True) if f)
+        sb = not self.batched
+        return Weights(names, _squeeze(study, sb), _squeeze(prior, sb))
+
+    def shrinkage(self) -> Array:
+        """Posterior mean shrinkage factor b_i of each study (K,) or (B, K).
+
+        ``E[theta_i | tau, y] = (1 - b_i) y_i + b_i (X beta-hat)_i`` in the diagonal case
+        (b_i = s_i^2 / (s_i^2 + tau^2)); in general the diagonal of ``I - tau^2 W Sigma^-1``.
+        """
+        m = self.model
+        d = self._d_nodes
+        if m.tinv is None:
+            b = 1.0 / d
+        else:
+            Z = m.tinv * np.swapaxes(m.tmat, 1, 2)
+            b = np.einsum("bij,bnj->bni", Z, 1.0 / d)
+        out = np.einsum("bn,bnk->bk", self._w, b)
+        out = np.where(m.mask, out, np.nan)
+        return _squeeze(out, not self.batched)
+
+    # -- draws ---------------------------------------------------------------------------
+    def joint_draws(
+        self, n_chains: int | None = None, n_draws: int | None = None, seed: int | None = None
+    ) -> dict[str, Array]:
+        """Independent joint draws (chain, draw, ...) of tau, beta, theta (and mu, theta_new)."""
+        nc = self.n_chains if n_chains is None else n_chains
+        nd = self.n_draws if n_draws is None else n_draws
+        sd_ = self.seed if seed is None else seed
+        key = (nc, nd, sd_)
+        if key in self._draw_cache:
+            return self._draw_cache[key]
+        rng = np.random.default_rng(sd_)
+        n = nc * nd
+        m = self.model
+        tau = self._tau_quantile(rng.uniform(size=n))  # (B, n)
+        _, bh, cov, d = _conditional(m, tau**2)
+        P = m.P
+        z = rng.standard_normal((self.B, n, P))
+        L = np.linalg.cholesky(cov + 1e-300 * np.eye(P)) if P else cov
+        beta_f = bh + np.einsum("bnpq,bnq->bnp", L, z) if P else bh
+        beta = np.broadcast_to(self.beta_fixed, (self.B, n, self.free.size)).copy()
+        beta[..., self.free] = beta_f
+        # theta | beta, tau, y (whitened): X~b + g (y~ - X~b) + sqrt(g) z
+        t2 = (tau**2)[..., None]
+        g = t2 * m.lam[:, None, :] / d
+        xb = np.einsum("bkp,bnp->bnk", m.xt, beta_f)
+        zt = rng.standard_normal(xb.shape)
+        mt = xb + g * (m.yt[:, None, :] - xb) + np.sqrt(g) * zt
+        if m.tinv is None:
+            theta = m.sqrt_s[:, None, :] * mt
+        else:
+            theta = np.einsum("bij,bnj->bni", m.tinv, mt)
+        theta = np.where(m.mask[:, None, :], theta + m.offset[:, None, :], np.nan)
+        shape = (nc, nd)
+        out: dict[str, Array] = {}
+
+        def put(name: str, a: Array) -> None:  # a: (B, n, ...)
+            a = np.moveaxis(a, 0, -1 if a.ndim == 2 else 1)  # (n, B, ...)
+            a = a.reshape(*shape, *a.shape[1:])
+            out[name] = a[:, :, 0] if not self.batched else a
+
+        put("tau", tau)
+        put("tau2", tau**2)
+        put("I2", tau**2 / (tau**2 + self.typical_variance[:, None]))
+        put("beta", beta)
+        put("theta", theta)
+        if self.intercept_only:
+            put("mu", beta[..., 0])
+            put("theta_new", beta[..., 0] + tau * rng.standard_normal(tau.shape))
+        self._draw_cache[key] = out
+        return out
+
+    def _draws_for(self, name: str) -> Array:
+        if name not in self.names:
+            raise ValueError(f"no draws for {name!r}")
+        return self.joint_draws()[name]
+
+    # -- point estimates -------------------------------------------------------------------
+    def _log_post_u(self, u: Array, *, prior_tau: bool = True, prior_beta: bool = True):
+        """Profile log densities at u (1-D, one analysis)."""
+        m = self.model.subset(slice(0, 1))
+        if not prior_beta:
+            m = _Model(
+                **{**m.__dict__, "prec0": np.zeros_like(m.prec0), "p_flat": m.P, "logdet_v0": 0.0}
+            )
+            m.__dict__.pop("r", None)
+        tau = np.exp(np.asarray(u, float))[None, :]
+        ll, logdet_a = _conditional(m, tau**2, moments=False)
+        lp = 0.0
+        if prior_tau:
+            with np.errstate(divide="ignore"):
+                lp = np.asarray(self.tau_prior.logpdf(tau), float)
+        return ll[0], logdet_a[0], (lp[0] if prior_tau else 0.0), m
+
+    def _profile_opt(self, fn, tau0_ok: bool) -> float:
+        """Maximise fn(tau) over tau >= 0 (tau = 0 checked separately)."""
+        lo, hi = _prior_bounds(self.tau_prior) if self.tau_prior is not None else (0, np.inf)
+        tn = self._tau_nodes[0]
+        w = self._w[0]
+        tn = tn[w > 0]
+        grid_u = np.log(tn)
+        grid_u = np.concatenate([grid_u, np.linspace(grid_u.min() - 10, grid_u.max() + 10, 200)])
+        if lo > 0:
+            grid_u = grid_u[grid_u >= math.log(lo)]
+        if np.isfinite(hi):
+            grid_u = grid_u[grid_u <= math.log(hi)]
+        grid_u = np.sort(grid_u)
+        vals = fn(grid_u)
+        i = int(np.nanargmax(vals))
+        a = grid_u[max(i - 1, 0)]
+        b = grid_u[min(i + 1, grid_u.size - 1)]
+        res = optimize.minimize_scalar(
+            lambda u: -fn(np.array([u]))[0],
+            bounds=(a, b),
+            method="bounded",
+            options={"xatol": 1e-12},
+        )
+        best_u, best = res.x, -res.fun
+        if vals[i] > best:
+            best_u, best = grid_u[i], vals[i]
+        if tau0_ok and lo == 0:
+            v0 = fn(np.array([-np.inf]))[0]
+            if v0 >= best:
+                return 0.0
+        return float(np.exp(best_u))
+
+    def map(self) -> dict[str, dict[str, float]]:
+        """Joint and marginal maximum-a-posteriori estimates of (tau, beta), as R bayesmeta.
+
+        ``joint``: the mode of p(tau, beta | y) (tau on its own scale, not log). ``marginal``:
+        the modes of the marginal posteriors of tau and of each coefficient.
+        """
+        self._single("map()")
+        tp = self.tau_prior
+
+        def joint(u):
+            ll, lda, lp, _ = self._log_post_u(u)
+            return ll + 0.5 * lda + lp
+
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            p0 = float(np.asarray(tp.logpdf(np.array([0.0])))[0]) if tp is not None else 0.0
+            if self.tau_point is not None:
+                tj = self.tau_point
+            elif p0 == np.inf:
+                tj = 0.0
+            else:
+                tj = self._profile_opt(joint, tau0_ok=np.isfinite(p0))
+        bj = self._beta_at(tj)
+        tm = self._tau_mode()
+        beta_m = self.marginal("beta")
+        bm = [self._mix_mode(beta_m, j) for j in range(self.free.size)]
+        return {
+            "joint": {"tau": tj, **dict(zip(self.names_beta, bj, strict=True))},
+            "marginal": {"tau": tm, **dict(zip(self.names_beta, bm, strict=True))},
+        }
+
+    def ml(self) -> dict[str, dict[str, float]]:
+        """Joint and marginal maximum-likelihood estimates, as R bayesmeta's ``$ML``.
+
+        ``joint``: maximises p(y | tau, beta). ``marginal``: tau maximises p(y | tau) with
+        beta integrated over its prior (the restricted likelihood under a flat prior);
+        coefficient j maximises p(y | beta_j) = p(beta_j | y) / p(beta_j) (Savage-Dickey:
+        integrated over tau's prior and the other coefficients' priors; under a flat prior
+        on beta_j this is the marginal posterior mode).
+        """
+        self._single("ml()")
+
+        def joint(u):
+            ll, lda, _, _ = self._log_post_u(u, prior_tau=False, prior_beta=False)
+            return ll + 0.5 * lda
+
+        def marg(u):
+            ll, _, _, _ = self._log_post_u(u, prior_tau=False)
+            return ll
+
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if self.tau_point is not None:
+                tj = tm = self.tau_point
+            else:
+                tj = self._profile_opt(joint, tau0_ok=True)
+                tm = self._profile_opt(marg, tau0_ok=True)
+        bj = self._beta_at(tj, prior_beta=False)
+        beta_m = self.marginal("beta")
+        bm = []
+        for j in range(self.free.size):
+            if not self.free[j]:
+                bm.append(float(self.beta_fixed[j]))
+                continue
+            jf = int(self.free[:j].sum())
+            prec = self.model.prec0[jf]
+            m0 = self.model.m0[jf]
+            bm.append(self._mix_mode(beta_m, j, prior=(m0, prec)))
+        return {
+            "joint": {"tau": tj, **dict(zip(self.names_beta, bj, strict=True))},
+            "marginal": {"tau": tm, **dict(zip(self.names_beta, bm, strict=True))},
+        }
+
+    def _single(self, what: str) -> None:
+        if self.batched:
+            raise ValueError(f"{what} works on a single analysis, not a batch")
+        if self.tau_prior is None and self.tau_point is None:
+            raise ValueError(f"{what} needs the tau prior (not stored in this posterior)")
+
+    def _beta_at(self, tau: float, prior_beta: bool = True) -> list[float]:
+        m = self.model.subset(slice(0, 1))
+        if not prior_beta:
+            m = _Model(**{**m.__dict__, "prec0": np.zeros_like(m.prec0)})
+            m.__dict__.pop("r", None)
+        _, bh, _, _ = _conditional(m, np.array([[tau**2]]))
+        out = self.beta_fixed.copy()
+        out[self.free] = bh[0, 0]
+        return [float(v) for v in out]
+
+    def _tau_mode(self) -> float:
+        if self.tau_point is not None:
+            return self.tau_point
+        tn = self._tau_nodes[0][self._w[0] > 0]
+        grid = np.concatenate([[0.0], np.sort(tn)])
+        dens = self._tau_pdf(grid[None, :])[0]
+        if self.tau_prior is not None:
+            lo, _ = _prior_bounds(self.tau_prior)
+            with np.errstate(divide="ignore"):
+                p0 = float(np.asarray(self.tau_prior.logpdf(np.array([0.0])))[0])
+            if lo == 0 and p0 == np.inf:
+                return 0.0
+            ll0 = self._log_post_u(np.array([-np.inf]))
+            dens0 = np.exp(ll0[0][0] + ll0[2][0] - self.log_norm[0]) if np.isfinite(p0) else 0
+            dens[0] = dens0 if lo == 0 else 0.0
+
+            def f(t):
+                ll, _, lp, _ = self._log_post_u(np.log(np.atleast_1d(t)))
+                return float(ll[0] + lp[0])
+        else:
+
+            def f(t):
+                return float(np.log(max(self._tau_pdf(np.array([[t]]))[0, 0], 1e-300)))
+
+        i = int(np.argmax(dens))
+        if i == 0:
+            return 0.0
+        a, b = grid[i - 1], grid[min(i + 1, grid.size - 1)]
+        res = optimize.minimize_scalar(
+            lambda t: -f(t),
+            bounds=(a, b),
+            method="bounded",
+            options={"xatol": 1e-12 * max(b, 1e-300)},
+        )
+        return float(res.x)
+
+    def _mix_mode(self, mm: MixtureMarginal, j: int, prior: tuple[float, float] | None = None):
+        if not self.free[j]:
+            return float(self.beta_fixed[j])
+        w, m, s = mm._w[0], mm._m[0, j], mm._s[0, j]
+
+        def neg(x):
+            v = (w * _npdf_mix(np.array([x]), m, s)).sum()
+            out = math.log(max(v, 1e-300))
+            if prior is not None and prior[1] > 0:
+                out += 0.5 * prior[1] * (x - prior[0]) ** 2
+            return -out
+
+        grid = np.linspace(*mm.quantile([0.001, 0.999])[j], 401)
+        vals = [-neg(x) for x in grid]
+        i = int(np.argmax(vals))
+        a, b = grid[max(i - 1, 0)], grid[min(i + 1, 400)]
+        res = optimize.minimize_scalar(
+            neg, bounds=(a, b), method="bounded", options={"xatol": 1e-12}
+        )
+        return float(res.x)
+
+    # -- serialisation -----------------------------------------------------------------------
+    def to_datatree(self, chains: int = 4, draws: int = 1000, seed: int = 0) -> Any:
+        """DataTree: ``posterior`` (independent draws) and ``quadrature`` (to reload exactly)."""
+        import xarray as xr
+
+        d = self.joint_draws(chains, draws, seed)
+        batch = ("analysis",) if self.batched else ()
+        coords: dict[str, Any] = {
+            "chain": np.arange(chains),
+            "draw": np.arange(draws),
+            "coef": list(self.names_beta),
+            "study": list(self.study_labels),
+        }
+        pv = {}
+        for name, a in d.items():
+            dims = ("chain", "draw", *batch)
+            if name == "beta":
+                dims = (*dims, "coef")
+            elif name == "theta":
+                dims = (*dims, "study")
+            pv[name] = (dims, a)
+        posterior = xr.Dataset(pv, coords=coords)
+        m = self.model
+        qv = {
+            "kind": (("panel",), self.kind),
+            "pa": (("analysis", "panel"), self.pa),
+            "pb": (("analysis", "panel"), self.pb),
+            "h": (("analysis", "panel", "gauss"), self.h),
+            "log_norm": (("analysis",), self.log_norm),
+            "decay": (("analysis",), self.decay),
+            "typical_variance": (("analysis",), self.typical_variance),
+            "yt": (("analysis", "k"), m.yt),
+            "xt": (("analysis", "k", "p"), m.xt),
+            "lam": (("analysis", "k"), m.lam),
+            "k_count": (("analysis",), m.k),
+            "logdet_s": (("analysis",), m.logdet_s),
+            "m0": (("p",), m.m0),
+            "prec0": (("p",), m.prec0),
+            "sqrt_s": (("analysis", "k"), m.sqrt_s),
+            "y": (("analysis", "k"), m.y),
+            "x": (("analysis", "k", "p"), m.x),
+            "offset": (("analysis", "k"), m.offset),
+            "mask": (("analysis", "k"), m.mask),
+            "free": (("coef",), self.free),
+            "beta_fixed": (("coef",), self.beta_fixed),
+        }
+        if m.tinv is not None:
+            qv["tinv"] = (("analysis", "k", "k2"), m.tinv)
+            qv["tmat"] = (("analysis", "k", "k2"), m.tmat)
+        prior = None
+        if self.tau_prior is not None and hasattr(self.tau_prior, "to_dict"):
+            try:
+                prior = json.dumps(self.tau_prior.to_dict())
+            except Exception:  # noqa: BLE001
+                prior = None
+        attrs = {
+            "engine": "bayesmeta.engines.linear",
+            "p_flat": m.p_flat,
+            "logdet_v0": m.logdet_v0,
+            "tau_point": "none" if self.tau_point is None else repr(float(self.tau_point)),
+            "proper": int(self.proper),
+            "batched": int(self.batched),
+            "coef_names": json.dumps(list(self.names_beta)),
+            "study_labels": json.dumps(list(self.study_labels)),
+            "notes": json.dumps(list(self.notes_extra)),
+            "tau_prior": prior or "none",
+            "n_chains": chains,
+            "n_draws": draws,
+            "seed": seed,
+        }
+        quad = xr.Dataset(qv, attrs=attrs)
+        return xr.DataTree.from_dict({"posterior": posterior, "quadrature": quad})
+
+    @classmethod
+    def from_datatree(cls, dt: Any) -> LinearPosterior:
+        """Rebuild the posterior saved by :meth:`to_datatree` (no refitting)."""
+        q = (
+            dt["quadrature"].to_dataset()
+            if hasattr(dt["quadrature"], "to_dataset")
+            else dt["quadrature"]
+        )
+        a = q.attrs
+        g = lambda n: np.asarray(q[n].values)  # noqa: E731
+        tinv = g("tinv") if "tinv" in q else None
+        tmat = g("tmat") if "tmat" in q else None
+        model = _Model(
+            g("yt"),
+            g("xt"),
+            g("lam"),
+            g("k_count"),
+            g("logdet_s"),
+            g("m0"),
+            g("prec0"),
+            int(a["p_flat"]),
+            float(a["logdet_v0"]),
+            tinv,
+            g("sqrt_s"),
+            g("y"),
+            g("x"),
+            g("offset"),
+            g("mask").astype(bool),
+            tmat,
+        )
+        prior = None
+        if a.get("tau_prior", "none") != "none":
+            from bayesmeta import priors as _priors
+
+            try:
+                prior = _priors.from_dict(json.loads(a["tau_prior"]))
+            except Exception:  # noqa: BLE001
+                prior = None
+        tp = a["tau_point"]
+        return cls(
+            model=model,
+            kind=g("kind").astype(int),
+            pa=g("pa"),
+            pb=g("pb"),
+            h=g("h"),
+            log_norm=g("log_norm"),
+            decay=g("decay"),
+            names_beta=tuple(json.loads(a["coef_names"])),
+            free=g("free").astype(bool),
+            beta_fixed=g("beta_fixed"),
+            typical_variance=g("typical_variance"),
+            tau_point=None if tp == "none" else float(tp),
+            proper=bool(a["proper"]),
+            batched=bool(a["batched"]),
+            study_labels=tuple(json.loads(a["study_labels"])),
+            notes_extra=tuple(json.loads(a["notes"])),
+            tau_prior=prior,
+            n_chains=int(a["n_chains"]),
+            n_draws=int(a["n_draws"]),
+            seed=int(a["seed"]),
+        )
+
+
+# ------------------------------------------------------------------------------------------
+# building the model
+# ------------------------------------------------------------------------------------------
+def _typical_variance(v: Array, mask: Array) -> Array:
+    """Higgins-Thompson typical within-study variance (B,)."""
+    w = np.where(mask, 1.0 / v, 0.0)
+    k = mask.sum(-1)
+    sw = w.sum(-1)
+    K = w.shape[-1]
+    if w.size * K <= 5e7:  # sum_i w_i sum_{j != i} w_j without cancellation
+        others = np.where(np.eye(K, dtype=bool), 0.0, w[:, None, :]).sum(-1)
+    else:
+        others = sw[:, None] - w
+    cross = (w * others).sum(-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s2 = (k - 1) * sw / cross
+    return np.where(k > 1, s2, np.where(mask, v, 0).sum(-1) / np.maximum(k, 1))
+
+
+def _build(y, S, X, W, mask, m0, v0, names, beta_fixed):
+    y = np.asarray(y, dtype=float)
+    batched = y.ndim == 2
+    Y = np.atleast_2d(y)
+    B, K = Y.shape
+    S = np.asarray(S, dtype=float)
+    full_s = (not batched) and S.ndim == 2
+    if full_s and S.shape != (K, K):
+        raise ValueError(f"S must be ({K},) variances or a ({K}, {K}) matrix, got {S.shape}")
+    if not full_s:
+        S = np.broadcast_to(np.atleast_2d(S), (B, K)).astype(float)
+    mask = (
+        np.ones((B, K), bool)
+        if mask is None
+        else np.broadcast_to(np.atleast_2d(np.asarray(mask, bool)), (B, K))
+    )
+    if X is None:
+        X = np.ones((K, 1))
+    X = np.asarray(X, dtype=float)
+    if X.ndim == 1:
+        X = X[:, None]
+    if X.ndim == 2:
+        X = np.broadcast_to(X, (B, *X.shape))
+    if X.shape[:2] != (B, K):
+        raise ValueError(f"X must have one row per study ({K}), got shape {X.shape}")
+    P = X.shape[-1]
+    names = (
+        tuple(names)
+        if names is not None
+        else (("mu",) if P == 1 else tuple(f"beta{j}" for j in range(P)))
+    )
+    if len(names) != P:
+        raise ValueError(f"coef_names has {len(names)} names for {P} columns of X")
+    m0 = np.zeros(P) if m0 is None else np.broadcast_to(np.asarray(m0, float), (P,)).copy()
+    v0 = np.full(P, np.inf) if v0 is None else np.broadcast_to(np.asarray(v0, float), (P,)).copy()
+    if np.any(~(v0 > 0)):
+        raise ValueError("beta_prior_var must be > 0 (inf for flat); fix values with beta_fixed")
+    fixed_vals = np.full(P, np.nan)
+    for key, val in (beta_fixed or {}).items():
+        if key not in names:
+            raise ValueError(f"beta_fixed: unknown coefficient {key!r}; coefficients: {names}")
+        fixed_vals[names.index(key)] = float(val)
+    free = np.isnan(fixed_vals)
+    if not np.all(np.isfinite(Y[mask])):
+        raise ValueError("y must be finite")
+    Xm = np.where(mask[..., None], X, 0.0)
+    offset = np.einsum("bkp,p->bk", Xm[..., ~free], fixed_vals[~free])
+    Yc = np.where(mask, Y - offset, 0.0)
+    Xf = Xm[..., free]
+    m0f, v0f = m0[free], v0[free]
+    flat = np.isinf(v0f)
+    prec0 = np.where(flat, 0.0, 1.0 / np.where(flat, 1.0, v0f))
+    logdet_v0 = float(np.log(v0f[~flat]).sum())
+    m0f = np.where(flat, 0.0, m0f)
+    if full_s:
+        if W is None:
+            W = np.eye(K)
+        W = np.asarray(W, float)
+        if not np.all(np.isfinite(S)) or not np.allclose(S, S.T, rtol=1e-12, atol=0):
+            raise ValueError("S must be a finite symmetric positive definite matrix")
+        try:
+            L = np.linalg.cholesky(S)
+        except np.linalg.LinAlgError:
+            raise ValueError("S must be positive definite") from None
+        Li = np.linalg.solve(L, np.eye(K))
+        M = Li @ W @ Li.T
+        lam, Q = np.linalg.eigh(0.5 * (M + M.T))
+        lam = np.maximum(lam, 0.0)
+        T = Q.T @ Li
+        Ti = L @ Q
+        yt = (T @ Yc[0])[None]
+        xt = (T @ Xf[0])[None]
+        logdet_s = np.array([2 * np.log(np.diag(L)).sum()])
+        sqrt_s = np.sqrt(np.diag(S))[None]
+        model = _Model(
+            yt,
+            xt,
+            lam[None],
+            np.array([K]),
+            logdet_s,
+            m0f,
+            prec0,
+            int(flat.sum()),
+            logdet_v0,
+            Ti[None],
+            sqrt_s,
+            Yc,
+            Xf,
+            offset,
+            mask,
+            T[None],
+        )
+        v_diag = np.diag(S)[None]
+    else:
+        if W is not None and not np.allclose(np.asarray(W, float), np.eye(K)):
+            raise ValueError("a W other than the identity needs S as a full (K, K) matrix")
+        v = np.where(mask, S, 1.0)
+        if np.any(~np.isfinite(v) | (v <= 0)):
+            raise ValueError("variances in S must be finite and > 0")
+        sq = np.sqrt(v)
+        yt = Yc / sq
+        xt = Xf / sq[..., None]
+        lam = np.where(mask, 1.0 / v, 0.0)
+        logdet_s = np.where(mask, np.log(v), 0.0).sum(-1)
+        model = _Model(
+            yt,
+            xt,
+            lam,
+            mask.sum(-1),
+            logdet_s,
+            m0f,
+            prec0,
+            int(flat.sum()),
+            logdet_v0,
+            None,
+            sq,
+            Yc,
+            Xf,
+            offset,
+            mask,
+        )
+        v_diag = v
+    return model, names, free, fixed_vals, batched, mask, v_diag
+
+
+# ------------------------------------------------------------------------------------------
+# integration
+# ------------------------------------------------------------------------------------------
+def _logf(m: _Model, u: Array, prior: Any) -> Array:
+    """Log of the (unnormalised) posterior density of u = log(tau) (B, N)."""
+    tau = np.exp(u)
+    ll, _ = _conditional(m, tau * tau, moments=False)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        lp = np.asarray(prior.logpdf(tau), float) + u + ll
+    return np.where(np.isnan(lp) | (lp == np.inf), -np.inf, lp)
+
+
+def _tail_scale(probe: Array) -> Array:
+    """Signed scale of the tail map from the log density's decay (see :func:`_panel_u`).
+
+    Exponential decay e^{-a|u|}: logarithmic map with c = 1/a (the mapped integrand is then
+    nearly constant), returned negative. Polynomial decay |u - u0|^-a: rational map with
+    c = |edge - u0|, the distance to the pole (the mapped integrand is then a polynomial).
+    """
+    s1 = probe[:, 0] - probe[:, 1]
+    s2 = probe[:, 2] - probe[:, 3]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        dist = 10.0 * s2 / (s1 - s2)
+        poly = (s2 > 0) & (s1 > 0) & (s2 < 0.8 * s1)
+        c_exp = 1.0 / np.where(s2 > 0, s2, s1)
+    c_exp = -np.clip(np.where(np.isfinite(c_exp) & (c_exp > 0), c_exp, 1.0), 0.01, 100.0)
+    c_poly = np.clip(np.where(np.isfinite(dist) & (dist > 0), dist, 1.0), 0.05, 1e3)
+    return np.where(poly, c_poly, c_exp)
+
+
+def _integrate_chunk(m: _Model, prior: Any, lo: float, hi: float, proper: bool, center):
+    B = m.yt.shape[0]
+    se = np.where(m.mask, m.sqrt_s, np.nan)
+    with np.errstate(all="ignore"):
+        scale = np.nanmedian(se, axis=1)
+        ys = np.where(m.mask, m.y, np.nan)
+        spread = np.sqrt(np.nanvar(ys, axis=1))
+    ref = np.maximum(scale, np.nan_to_num(spread))
+    ref = np.where(np.isfinite(ref) & (ref > 0), ref, 1.0)
+    uref = np.log(ref)
+    L0 = uref - 18.0
+    H0 = uref + 9.0
+    if center is not None:
+        L0 = np.minimum(L0, center - 12.0)
+        H0 = np.maximum(H0, center + 12.0)
+    if lo > 0:
+        L0 = np.full(B, math.log(lo))
+        H0 = np.maximum(H0, L0 + 1e-9)
+    if np.isfinite(hi):
+        H0 = np.full(B, math.log(hi))
+        L0 = np.minimum(L0, H0 - (1e-9 if lo > 0 else 20.0))
+    # 1. coarse scan
+    nc = int(np.clip(np.ceil((H0 - L0).max() / 0.4), 16, 160)) + 1
+    t = np.linspace(0.0, 1.0, nc)
+    cell = (H0 - L0) / (nc - 1)
+    uc = L0[:, None] + (H0 - L0)[:, None] * t
+    if lo > 0:
+        uc[:, 0] = np.nextafter(uc[:, 0], np.inf)
+    if np.isfinite(hi):
+        uc[:, -1] = np.nextafter(uc[:, -1], -np.inf)
+        uc[:, -1] = np.maximum(uc[:, -1], uc[:, 0])
+    lc = _logf(m, uc, prior)
+    lmax = lc.max(1)
+    if not np.all(np.isfinite(lmax)):
+        bad = int(np.argmax(~np.isfinite(lmax)))
+        raise FloatingPointError(
+            f"the posterior density of tau could not be evaluated (analysis {bad}): "
+            "check the data and the prior"
+        )
+    # 2. central range: coarse points within LOG_DROP of the peak, one cell of margin
+    above = lc > (lmax - LOG_DROP)[:, None]
+    idx = np.arange(nc)[None, :]
+    first = np.where(above, idx, nc).min(1) - 1
+    last = np.where(above, idx, -1).max(1) + 1
+    ua = np.where(first <= 0, L0, L0 + first * cell)
+    ub = np.where(last >= nc - 1, H0, L0 + last * cell)
+    # 3. tails: exact bounds or mapped infinite tails (scale from the local slope)
+    far = np.array(_FAR)
+    if lo == 0:
+        probe = _logf(m, ua[:, None] - _PROBE, prior)
+        c_lo = _tail_scale(probe)
+        decay_lo = (probe[:, 4] - probe[:, 5]) / (far[1] - far[0])
+        if not proper and np.any(~(decay_lo > _MOMENT_MARGIN)):
+            raise ImproperPosteriorError(
+                "the posterior is improper: its density in log(tau) does not decay as "
+                "tau -> 0 (improper tau prior that does not vanish fast enough at 0)"
+            )
+    if np.isfinite(hi):
+        decay = np.full(B, np.inf)
+    else:
+        probe = _logf(m, ub[:, None] + _PROBE, prior)
+        c_hi = _tail_scale(probe)
+        decay = (probe[:, 4] - probe[:, 5]) / (far[1] - far[0])
+        decay = np.where(probe[:, 5] == -np.inf, np.inf, decay)
+        if np.any(~(decay > _MOMENT_MARGIN)):
+            raise ImproperPosteriorError(
+                "the posterior is improper: p(tau | y) decays too slowly as tau -> inf "
+                "(an improper tau prior with too few studies to identify tau, e.g. k = 1 "
+                "with a flat prior on the effect)"
+            )
+    # 4. central panels: width ~ PANEL_RATE / (local rate of change of log f), relaxed by
+    #    e^{drop/12} where the density is small (interpolation error ~ (rate w / 2)^12 / 12!)
+    du = np.diff(uc, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lcf = np.maximum(lc, (lmax - 80.0)[:, None])
+        slope = np.abs(np.diff(lcf, axis=1)) / np.where(du > 0, du, 1.0)
+        curv = np.abs(np.diff(slope, axis=1, prepend=slope[:, :1])) / np.where(du > 0, du, 1.0)
+    drop = lmax[:, None] - 0.5 * (lcf[:, 1:] + lcf[:, :-1])
+    rate = (slope + np.sqrt(curv) + 0.05) * np.exp(-np.clip(drop, 0, 60) / 8.0)
+    mid = 0.5 * (uc[:, 1:] + uc[:, :-1])
+    inside = (mid >= ua[:, None] - 0.5 * cell[:, None]) & (mid <= ub[:, None] + 0.5 * cell[:, None])
+    seg = np.where(inside, np.nan_to_num(rate, nan=0.05, posinf=60.0), 0.0) * du
+    seg = np.minimum(seg, 60.0)
+    cum = np.concatenate([np.zeros((B, 1)), np.cumsum(seg, 1)], 1)
+    n0 = int(np.clip(np.ceil(cum[:, -1].max() / PANEL_RATE), 4, 64))
+    cum = cum / np.where(cum[:, -1:] > 0, cum[:, -1:], 1.0)
+    c_lo = c_lo if lo == 0 else np.zeros(B)
+    c_hi = c_hi if not np.isfinite(hi) else np.zeros(B)
+
+    def panels(ix: Array, npan: int):
+        nb = ix.size
+        targets = np.linspace(0, 1, npan + 1)
+        cu, ucc = cum[ix], uc[ix]
+        j = np.clip((cu[:, None, :] <= targets[None, :, None]).sum(-1) - 1, 0, nc - 2)
+        c0, c1 = np.take_along_axis(cu, j, 1), np.take_along_axis(cu, j + 1, 1)
+        u0, u1 = np.take_along_axis(ucc, j, 1), np.take_along_axis(ucc, j + 1, 1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            fr = np.where(c1 > c0, (targets - c0) / (c1 - c0), 0.0)
+        a_, b_ = ua[ix], ub[ix]
+        edges = np.clip(u0 + fr * (u1 - u0), a_[:, None], b_[:, None])
+        edges = np.maximum.accumulate(edges, axis=1)
+        edges[:, 0], edges[:, -1] = a_, b_
+        kind = np.array(
+            [_LOWER if lo == 0 else _AFFINE]
+            + [_AFFINE] * npan
+            + [_UPPER if not np.isfinite(hi) else _AFFINE]
+        )
+        first_a = a_[:, None] if lo == 0 else np.full((nb, 1), math.log(max(lo, 1e-300)))
+        first_b = c_lo[ix, None] if lo == 0 else np.maximum(a_[:, None], first_a)
+        last_b = c_hi[ix, None] if not np.isfinite(hi) else np.full((nb, 1), math.log(hi))
+        if np.isfinite(hi):
+            last_b = np.maximum(last_b, b_[:, None])
+        pa = np.concatenate([first_a, edges[:, :-1], b_[:, None]], 1)
+        pb = np.concatenate([first_b, edges[:, 1:], last_b], 1)
+        u, jac = _panel_u(kind[None, :, None], pa[..., None], pb[..., None], _GL_X)
+        lf = _logf(m.subset(ix), u.reshape(nb, -1), prior).reshape(u.shape)
+        top = np.maximum(lmax[ix], lf.max(axis=(1, 2)))
+        h = np.exp(lf - top[:, None, None]) * jac
+        h = np.where(np.isfinite(h), h, 0.0)
+        coef = h @ _LT.T
+        total = 2 * coef[..., 0].sum(-1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            err = (np.abs(coef[..., -1]) + np.abs(coef[..., -2])).sum(-1) * 2 / total
+        if not np.all(total > 0) or not np.all(np.isfinite(total)):
+            raise FloatingPointError("the posterior of tau could not be integrated (zero mass)")
+        return [kind, pa, pb, h / total[:, None, None], top + np.log(total), err]
+
+    out = panels(np.arange(B), n0)
+    for level in range(1, MAX_LEVELS):
+        bad = np.flatnonzero(~(out[5] < RESOLUTION_TOL))
+        if bad.size == 0:
+            break
+        ref = panels(bad, n0 * 2**level)
+        npmax = ref[1].shape[1]
+        kind, pa, pb, h = _pad(*out[:4], npmax)
+        pa[bad], pb[bad], h[bad] = ref[1], ref[2], ref[3]
+        out[4][bad], out[5][bad] = ref[4], ref[5]
+        out = [ref[0], pa, pb, h, out[4], out[5]]
+    kind, pa, pb, h, log_norm, err = out
+    return kind, pa, pb, h, log_norm, decay, err
+
+
+def _pad(kind: Array, pa: Array, pb: Array, h: Array, npmax: int):
+    """Pad to ``npmax`` panels with zero-width panels before the last (upper) panel."""
+    pad = npmax - pa.shape[1]
+    if pad <= 0:
+        return kind, pa, pb, h
+    at = pa[:, -1:] if kind[-1] == _UPPER else pb[:, -2:-1]
+    pa = np.concatenate([pa[:, :-1], np.repeat(at, pad, 1), pa[:, -1:]], 1)
+    pb = np.concatenate([pb[:, :-1], np.repeat(at, pad, 1), pb[:, -1:]], 1)
+    h = np.concatenate([h[:, :-1], np.zeros((h.shape[0], pad, N_GAUSS)), h[:, -1:]], 1)
+    kind = np.concatenate([kind[:-1], np.full(pad, _AFFINE), kind[-1:]])
+    return kind, pa, pb, h
+
+
+def integrate(
+    y: ArrayLike,
+    S: ArrayLike,
+    X: ArrayLike | None = None,
+    W: ArrayLike | None = None,
+    *,
+    tau_prior: Any,
+    beta_prior_mean: ArrayLike | None = None,
+    beta_prior_var: ArrayLike | None = None,
+    beta_fixed: Mapping[str, float] | None = None,
+    tau_fixed: float | None = None,
+    coef_names: Sequence[str] | None = None,
+    study_labels: Sequence[str] | None = None,
+    mask: ArrayLike | None = None,
+    typical_variance: ArrayLike | None = None,
+    n_chains: int = 4,
+    n_draws: int = 1000,
+    seed: int = 0,
+) -> LinearPosterior:
+    r"""Exact posterior of :math:`y \sim N(X\beta, S + \tau^2 W)` by quadrature over tau.
+
+    Parameters
+    ----------
+    y : array (K,) or (B, K)
+        Study estimates; a 2-D array is a batch of B analyses (diagonal S, W = I), padded
+        with ``mask`` False where an analysis has fewer studies.
+    S : array
+        Sampling variances (K,) / (B, K), or a full (K, K) covariance matrix (single
+        analysis).
+    X : array (K, P), optional
+        Design matrix; default one intercept column (coefficient ``mu``).
+    W : array (K, K), optional
+        Structure of the random effects (default identity); needs a full ``S``.
+    tau_prior : Prior or None
+        Prior of tau (anything with ``logpdf``, ``bounds`` and ``proper``); None for the
+        common-effect model (tau = 0).
+    beta_prior_mean, beta_prior_var : array (P,), optional
+        Independent normal priors on the coefficients; a variance of ``inf`` (the default)
+        is a flat prior.
+    beta_fixed : mapping, optional
+        Coefficients held at given values (e.g. ``{"mu": 0.0}`` for the Bayes factor of
+        mu = 0).
+    tau_fixed : float, optional
+        Condition on tau = ``tau_fixed`` (``0.0``: the Bayes factor of tau = 0 is
+        ``exp(fixed.log_normalizer - model.log_normalizer)``, valid under flat beta priors).
+    coef_names, study_labels : sequences of str, optional
+    mask : array (B, K) of bool, optional
+    typical_variance : float or array (B,), optional
+        s^2 of I^2 = tau^2 / (tau^2 + s^2); default Higgins and Thompson's.
+    n_chains, n_draws, seed : int
+        Size and seed of the independent draws (:meth:`LinearPosterior.joint_draws`).
+
+    Returns
+    -------
+    LinearPosterior
+
+    Raises
+    ------
+    ImproperPosteriorError
+        When the posterior does not integrate (e.g. k = 1, flat prior on mu, improper tau
+        prior).
+    ValueError
+        For invalid input.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bayesmeta import priors
+    >>> post = integrate([0.2, 0.5, 0.1], [0.04, 0.09, 0.0625], tau_prior=priors.HalfNormal(0.5),
+    ...                  beta_prior_mean=[0.0], beta_prior_var=[16.0])
+    >>> round(float(post.marginal("mu").quantile([0.5])[0]), 4)
+    0.2416
+    """
+    model, names, free, fixed_vals, batched, mask_arr, v_diag = _build(
+        y, S, X, W, mask, beta_prior_mean, beta_prior_var, coef_names, beta_fixed
+    )
+    B, K = model.yt.shape
+    labels = (
+        tuple(study_labels)
+        if study_labels is not None
+        else tuple(f"study {i + 1}" for i in range(K))
+    )
+    if typical_variance is None:
+        tv = _typical_variance(v_diag, mask_arr)
+    else:
+        tv = np.broadcast_to(np.asarray(typical_variance, float), (B,)).copy()
+    beta_proper = bool(np.all(model.prec0 > 0))
+    point = 0.0 if tau_prior is None else tau_fixed
+    if tau_prior is not None and getattr(tau_prior, "data_dependent", False):
+        if batched:
+            raise ValueError("a data-dependent tau prior needs one analysis at a time")
+        tau_prior = tau_prior.bind(np.sqrt(v_diag[0]))
+    common = dict(
+        names_beta=names,
+        free=free,
+        beta_fixed=fixed_vals,
+        typical_variance=tv,
+        batched=batched,
+        study_labels=labels,
+        n_chains=n_chains,
+        n_draws=n_draws,
+        seed=seed,
+    )
+    if point is not None:
+        if not (np.isfinite(point) and point >= 0):
+            raise ValueError(f"tau_fixed must be >= 0, got {point}")
+        ll, _ = _conditional(model, np.full((B, 1), float(point) ** 2), moments=False)
+        return LinearPosterior(
+            model=model,
+            kind=np.array([_AFFINE]),
+            pa=np.zeros((B, 1)),
+            pb=np.zeros((B, 1)),
+            h=np.zeros((B, 1, N_GAUSS)),
+            log_norm=ll[:, 0],
+            decay=np.full(B, np.inf),
+            tau_point=float(point),
+            proper=beta_proper,
+            tau_prior=tau_prior,
+            **common,
+        )
+    lo, hi = _prior_bounds(tau_prior)
+    proper = _prior_proper(tau_prior)
+    if model.k.min() - model.p_flat < 0 and not proper:
+        raise ImproperPosteriorError(
+            "the posterior is improper: fewer studies than flat coefficients and an improper "
+            "tau prior"
+        )
+    center = _prior_center(tau_prior)
+    parts = []
+    for s0 in range(0, B, _CHUNK):
+        parts.append(
+            _integrate_chunk(
+                model.subset(slice(s0, s0 + _CHUNK)), tau_prior, lo, hi, proper, center
+            )
+        )
+    npmax = max(p[1].shape[1] for p in parts)
+    kind = None
+    pas, pbs, hs = [], [], []
+    for kd, pa, pb, h, *_ in parts:
+        kind, pa, pb, h = _pad(kd, pa, pb, h, npmax)
+        pas.append(pa), pbs.append(pb), hs.append(h)
+    err = np.concatenate([p[6] for p in parts])
+    notes = ()
+    if np.any(err > 1e3 * RESOLUTION_TOL):
+        notes = (f"quadrature resolution {err.max():.1e} (target {RESOLUTION_TOL:g})",)
+    return LinearPosterior(
+        model=model,
+        kind=kind,
+        pa=np.concatenate(pas),
+        pb=np.concatenate(pbs),
+        h=np.concatenate(hs),
+        log_norm=np.concatenate([p[4] for p in parts]),
+        decay=np.concatenate([p[5] for p in parts]),
+        tau_point=None,
+        proper=beta_proper and proper,
+        tau_prior=tau_prior,
+        notes_extra=notes,
+        **common,
+    )
