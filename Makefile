@@ -42,6 +42,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/review.py
+	$(PY) benchmarks/network.py
 
 # Render the HTML reports in headless Chromium (apt-get install chromium) and fail on
 # console errors; screenshots go to /tmp/bayesmeta-screenshots.

@@ -44,6 +44,8 @@ _LAZY = {
     "run_analysis": "bayesmeta.pipeline",
     "average": "bayesmeta.averaging",
     "read_review": "bayesmeta.review",
+    "fit_network": "bayesmeta.network.fit",
+    "network_data": "bayesmeta.network.data",
     "run_review": "bayesmeta.review",
 }
 _MODULES = {
@@ -53,18 +55,21 @@ _MODULES = {
     "plots": "bayesmeta.plots",
     "engines": "bayesmeta.engines",
     "revman": "bayesmeta.revman",
+    "network": "bayesmeta.network",
     "sof": "bayesmeta.sof",
 }
 
 __all__ = sorted([*_LAZY, *_MODULES, "__version__"])
 
 if TYPE_CHECKING:  # pragma: no cover
-    from bayesmeta import classical, datasets, engines, plots, priors, revman, sof  # noqa: F401
+    from bayesmeta import classical, datasets, engines, network, plots, priors, revman, sof  # noqa: F401
     from bayesmeta.averaging import average  # noqa: F401
     from bayesmeta.data import StudyData, effect_sizes, read_csv, study_data  # noqa: F401
     from bayesmeta.diagnostics import ConvergenceWarning, Diagnostics  # noqa: F401
     from bayesmeta.errors import DataError, DataWarning, ModelWarning  # noqa: F401
     from bayesmeta.fit import fit, fit_many  # noqa: F401
+    from bayesmeta.network.data import network_data  # noqa: F401
+    from bayesmeta.network.fit import fit_network  # noqa: F401
     from bayesmeta.pipeline import Analysis, run_analysis  # noqa: F401
     from bayesmeta.results import MetaResult, load  # noqa: F401
     from bayesmeta.review import read_review, run_review  # noqa: F401

@@ -219,9 +219,11 @@ def _parser() -> argparse.ArgumentParser:
     dshow = ds.add_parser("show", help="a dataset with its provenance")
     dshow.add_argument("name")
 
+    from bayesmeta.network.cli import add_network_parser
     from bayesmeta.review import add_review_parser
 
     add_review_parser(sub)
+    add_network_parser(sub)
 
     m = sub.add_parser("mcid", help="registry of candidate MCIDs", formatter_class=_Formatter)
     ms = m.add_subparsers(dest="action", metavar="ACTION")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -173,8 +174,13 @@ def _check_missing(col: Any, name: str, labels: Sequence[str], only_if_used: str
         raise DataError(f"study '{labels[i]}': covariate column '{name}' is missing")
 
 
+@lru_cache(maxsize=64)
 def design_for(spec: Any, sd: Any) -> Design | None:
-    """Return the design of ``spec``'s moderators or subgroup (None without moderators)."""
+    """Return the design of ``spec``'s moderators or subgroup (None without moderators).
+
+    Cached per (spec, data) pair: both are immutable and hashed by identity, so the engine
+    and the result share one design matrix.
+    """
     if spec.moderators is None and spec.subgroup is None:
         return None
     return design_matrix(

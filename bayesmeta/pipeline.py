@@ -56,6 +56,11 @@ class Analysis:
         primary analysis).
     warnings : list of str
         Every warning raised while running, as text.
+    likelihoods : pandas.DataFrame or None
+        Binary data analysed as OR: the normal approximation and the exact binomial-normal
+        model side by side (mu, the prediction, the MCID probabilities).
+    averaging : AveragedResult or None
+        Bayesian model averaging, when the spec asks for it (``[averaging]``).
     """
 
     spec: AnalysisSpec
@@ -64,6 +69,8 @@ class Analysis:
     mcid: pd.DataFrame | None
     sensitivity: pd.DataFrame | None
     warnings: list[str] = field(default_factory=list)
+    likelihoods: pd.DataFrame | None = None
+    averaging: Any = None
 
     @property
     def scale(self) -> str:
@@ -88,6 +95,21 @@ class Analysis:
         if self.mcid is not None:
             parts.append("\n" + mcid_text(self.result, self.mcid))
             parts += ["  " + s for s in plain_language(self.result, self.mcid)]
+        if self.likelihoods is not None:
+            parts.append(
+                "\nNormal approximation vs exact binomial-normal model (OR; medians, 95% "
+                "intervals; P for the pooled effect and a new study):"
+            )
+            parts.append(self.likelihoods.to_string(float_format=lambda x: f"{x:.3f}"))
+        if self.averaging is not None:
+            parts.append("\nBayesian model averaging (fixed/random effects x effect/no effect):")
+            parts.append(self.averaging.models().to_string(float_format=lambda x: f"{x:.4g}"))
+            bf = self.averaging.inclusion_bf()
+            parts.append(
+                f"  inclusion Bayes factors: effect {bf['effect']:.4g}, heterogeneity "
+                f"{bf['heterogeneity']:.4g}"
+            )
+            parts.append(self.averaging.summary().to_string(float_format=lambda x: f"{x:.3f}"))
         if self.sensitivity is not None:
             pct = f"{100 * self.result.spec.ci_prob:g}%"
             parts.append(
@@ -138,6 +160,14 @@ class Analysis:
             },
             "classical": records(self.classical),
             "sensitivity": records(self.sensitivity),
+            "likelihoods": records(self.likelihoods),
+            "averaging": None
+            if self.averaging is None
+            else {
+                "models": records(self.averaging.models()),
+                "inclusion_bf": self.averaging.inclusion_bf(),
+                "summary": records(self.averaging.summary()),
+            },
             "notes": list(r.notes),
             "warnings": list(self.warnings),
             "diagnostics": r.diagnostics.to_dict(),
@@ -168,6 +198,10 @@ class Analysis:
                 self.classical.to_csv(tmp / "classical.csv", float_format="%.10g")
             if self.sensitivity is not None:
                 self.sensitivity.to_csv(tmp / "sensitivity.csv", float_format="%.10g")
+            if self.likelihoods is not None:
+                self.likelihoods.to_csv(tmp / "likelihoods.csv", float_format="%.10g")
+            if self.averaging is not None:
+                self.averaging.models().to_csv(tmp / "averaging.csv", float_format="%.10g")
             r.save(tmp / "posterior.nc")
             _write_json(tmp / "diagnostics.json", r.diagnostics.to_dict())
             prov = dict(r.provenance)
@@ -362,6 +396,8 @@ def run_analysis(
         sensitivity = _capture(
             lambda: prior_sensitivity(result, spec.sensitivity), notes, "sensitivity fit: "
         )
+    likelihoods = _capture(lambda: _likelihood_comparison(spec, result), notes)
+    averaging = _capture(lambda: _averaging(spec, result), notes) if spec.averaging else None
     return Analysis(
         spec=spec,
         result=result,
@@ -369,4 +405,99 @@ def run_analysis(
         mcid=mcid,
         sensitivity=sensitivity,
         warnings=notes,
+        likelihoods=likelihoods,
+        averaging=averaging,
+    )
+
+
+#: An MCID probability that moves more than this between the normal approximation and the
+#: exact binomial model is a material disagreement.
+MATERIAL_DIFFERENCE = 0.05
+
+
+def _likelihood_comparison(spec: AnalysisSpec, result: MetaResult) -> pd.DataFrame | None:
+    """Fit the normal approximation and the exact binomial-normal model side by side.
+
+    Warns (ModelWarning) when an MCID probability differs by more than
+    :data:`MATERIAL_DIFFERENCE`, or when zero cells force a continuity correction on the
+    normal model.
+    """
+    from bayesmeta.effects import zero_cell_studies
+    from bayesmeta.errors import ModelWarning
+    from bayesmeta.fit import fit_spec
+
+    sd = result.data
+    if sd.kind != "binary" or sd.measure != "OR" or result.design is not None:
+        return None
+    rs = result.spec
+    other = "binomial" if rs.likelihood == "normal" else "normal"
+    alt = fit_spec(
+        rs.replace(
+            likelihood=other,
+            engine="auto",
+            baseline_prior=rs.baseline_prior if other == "binomial" else None,
+        ),
+        sd,
+    )
+    rows = {}
+    sign = ">" if spec.mcid_direction == "greater" else "<"
+    for lik, r in ((rs.likelihood, result), (other, alt)):
+        s = r.summary(scale="natural")
+        row = {
+            "mu_median": s.loc["mu", "median"],
+            "mu_lower": s.loc["mu", "lower"],
+            "mu_upper": s.loc["mu", "upper"],
+            "theta_new_lower": s.loc["theta_new", "lower"],
+            "theta_new_upper": s.loc["theta_new", "upper"],
+        }
+        if spec.mcid:
+            pe = r.prob_exceeds(list(spec.mcid), spec.mcid_direction, spec.mcid_scale)
+            for t, p_mu, p_new in zip(spec.mcid, pe["p_mu"], pe["p_new"], strict=True):
+                row[f"P(mu {sign} {t:g})"] = p_mu
+                row[f"P(new {sign} {t:g})"] = p_new
+        rows[f"{lik} ({'exact binomial-normal' if lik == 'binomial' else 'normal approx.'})"] = row
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "likelihood"
+    t = sd.table
+    zero = zero_cell_studies(t["events_t"], t["n_t"], t["events_c"], t["n_c"])
+    if zero.any():
+        names = ", ".join(repr(x) for x, z in zip(sd.labels, zero, strict=True) if z)
+        warnings.warn(
+            f"zero cells in {names}: the normal model needs a 0.5 continuity correction "
+            "there; the binomial-normal model uses the counts as they are",
+            ModelWarning,
+            stacklevel=2,
+        )
+    pcols = [c for c in table.columns if c.startswith("P(")]
+    if pcols:
+        diff = (table[pcols].iloc[0] - table[pcols].iloc[1]).abs()
+        if (diff > MATERIAL_DIFFERENCE).any():
+            worst = diff.idxmax()
+            warnings.warn(
+                f"the normal approximation and the exact binomial model disagree materially: "
+                f"{worst} is {table[worst].iloc[0]:.3f} vs {table[worst].iloc[1]:.3f} "
+                "(prefer the binomial-normal model for sparse binary data)",
+                ModelWarning,
+                stacklevel=2,
+            )
+    return table
+
+
+def _averaging(spec: AnalysisSpec, result: MetaResult) -> Any:
+    """Model averaging with the analysis's priors (a default tau prior for fixed effects)."""
+    from bayesmeta.averaging import average
+    from bayesmeta.fit import resolve
+
+    rs = result.spec
+    tau_prior = rs.tau_prior
+    if tau_prior is None:
+        tau_prior = resolve(rs.replace(effects="random", engine="auto"), result.data)[0].tau_prior
+    return average(
+        result.data,
+        result.data.measure,
+        likelihood=rs.likelihood,
+        mu_prior=rs.mu_prior,
+        tau_prior=tau_prior,
+        baseline_prior=rs.baseline_prior,
+        prior_model_probs=spec.prior_model_probs,
     )

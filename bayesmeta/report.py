@@ -298,6 +298,26 @@ def markdown_report(analysis: Any, figures: list[str]) -> str:
             md_table(analysis.classical),
             "",
         ]
+    if analysis.likelihoods is not None:
+        parts += [
+            "## Normal approximation vs exact binomial-normal model",
+            "",
+            md_table(analysis.likelihoods),
+            "",
+        ]
+    if analysis.averaging is not None:
+        bf = analysis.averaging.inclusion_bf()
+        parts += [
+            "## Bayesian model averaging",
+            "",
+            md_table(analysis.averaging.models()),
+            "",
+            f"Inclusion Bayes factors: effect {bf['effect']:.4g}, heterogeneity "
+            f"{bf['heterogeneity']:.4g}.",
+            "",
+            md_table(analysis.averaging.summary()),
+            "",
+        ]
     if analysis.sensitivity is not None:
         parts += ["## Prior sensitivity", "", md_table(analysis.sensitivity), ""]
     if result.notes or analysis.warnings:

@@ -296,11 +296,14 @@ class MetaResult:
         ci = self._ci(ci_prob)
         natural = scale == "natural" and self.is_ratio
         beta = self.posterior.marginal("beta")
-        table = self._table(beta, list(d.names), ci, natural, interval)
-        table["P(>0)"] = 1.0 - beta.cdf(np.array([0.0]))[..., 0]
         tau = np.zeros(5) if self.fixed else self._rows("tau", ci, False, interval)[0]
-        table.loc["tau", SUMMARY_COLUMNS] = tau
-        table.index.name = "parameter"
+        table = self._table(beta, list(d.names), ci, natural, interval)
+        table = pd.DataFrame(
+            np.vstack([table.to_numpy(), tau]),
+            index=pd.Index([*d.names, "tau"], name="parameter"),
+            columns=SUMMARY_COLUMNS,
+        )
+        table["P(>0)"] = np.append(1.0 - beta.cdf(np.array([0.0]))[..., 0], np.nan)
         for col in _DIAG_COLUMNS:
             table[col] = [self._diag_value(f"beta[{n}]", col) for n in d.names] + [
                 self._diag_value("tau", col)

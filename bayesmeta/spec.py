@@ -435,6 +435,22 @@ FIELDS: tuple[Field, ...] = (
         _priors_list,
         "alternative priors on tau for the sensitivity table",
     ),
+    Field(
+        "averaging",
+        "averaging.enabled",
+        None,
+        False,
+        _bool,
+        "Bayesian model averaging over fixed/random effects x effect/no effect",
+    ),
+    Field(
+        "prior_model_probs",
+        "averaging.prior_model_probs",
+        None,
+        None,
+        _anything,
+        "prior probabilities of fixed_H0, fixed_H1, random_H0, random_H1 (equal by default)",
+    ),
     Field("source", None, None, None, _path, "the analysis file this spec was read from"),
 )
 _BY_NAME = {f.name: f for f in FIELDS}
@@ -483,6 +499,8 @@ class AnalysisSpec:
     mcid_scale: str = "natural"
     mcid_source: str | None = None
     sensitivity: tuple[Any, ...] = ()
+    averaging: bool = False
+    prior_model_probs: Any = None
     source: Path | None = None
     #: how each field was named where it came from (for messages)
     _origin: str = field(default="kwargs", repr=False)
@@ -751,6 +769,8 @@ def _from_toml(path: Path) -> AnalysisSpec:
         problems.append("data needs path (a CSV relative to the analysis file) or dataset")
     if "measure" not in data:
         problems.append("data.measure is required (MD, SMD, OR, RR, HR, RD or GEN)")
+    if isinstance(raw.get("averaging"), dict):
+        kwargs.setdefault("averaging", True)  # the section itself asks for averaging
     kwargs.setdefault("title", path.stem)
     kwargs["source"] = path
     try:

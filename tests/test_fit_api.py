@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 import bayesmeta
-from bayesmeta.fit import fit_spec
 from bayesmeta import priors
+from bayesmeta.fit import fit_spec
 from bayesmeta.spec import SpecError
 
 

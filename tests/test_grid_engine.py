@@ -352,3 +352,35 @@ def test_speed_k22(capsys):
         print(f"\nk=22 binomial grid fit: {dt * 1000:.0f} ms, accuracy {post.accuracy}")
     assert dt < 10.0
     assert np.all(np.isfinite(post.marginal("mu").quantile(Q)))
+
+
+def test_moment_guard_reports_absent_moments_as_inf():
+    """Heavy tails: a Cauchy mu prior with a likelihood flat in mu (all treated arms empty)."""
+    post = grid.integrate_binomial(
+        [0, 0],
+        [10, 12],
+        [0, 1],
+        [10, 12],
+        mu_prior=StudentTPrior(1, 0.0, 1.0),
+        tau_prior=priors.HalfNormal(0.5),
+    )
+    assert math.isinf(float(post.marginal("mu").mean()))
+    assert math.isinf(float(post.marginal("mu").sd()))
+    assert any("mu" in n and "no mean" in n for n in post.notes)
+    assert np.isfinite(float(post.marginal("tau").mean()))
+    # HalfCauchy tau prior, one study, flat mu prior: tau has no mean
+    one = grid.integrate_normal(
+        [0.3], [0.04], mu_prior=priors.Flat(), tau_prior=priors.HalfCauchy(0.5)
+    )
+    assert math.isinf(float(one.marginal("tau").mean()))
+    assert any("tau" in n for n in one.notes)
+    # light tails: every moment finite and no notes
+    ok = grid.integrate_normal(
+        [0.3, 0.1, 0.5],
+        [0.04, 0.05, 0.06],
+        mu_prior=priors.Normal(0, 1),
+        tau_prior=priors.HalfNormal(0.5),
+    )
+    assert ok.notes == ()
+    assert np.isfinite(float(ok.marginal("mu").sd()))
+    assert np.isfinite(float(ok.marginal("tau").sd()))

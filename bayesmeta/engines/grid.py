@@ -107,6 +107,8 @@ LOG_DROP = 30.0
 LEFT_DROP = 8.0
 #: Log drop that bounds the alpha integral of each study.
 ALPHA_DROP = 45.0
+#: Table spacing of log L_i(theta): the sharpest L_i's sd (log odds ratio se) over this.
+H_DIV = 2.5
 #: Gauss-Hermite nodes for the small-tau convolutions.
 N_HERMITE = 20
 #: Largest grid (points per axis) the refinement may reach.
@@ -339,9 +341,9 @@ class _BinomialLik:
         self.lo = float(self.center - span.max())
         self.hi = float(self.center + span.max())
         if h_theta is None:
-            # the sharpest L_i has sd ~ the smaller arm's logit se
-            se_min = float(np.min(np.sqrt(1 / (self.et + 0.5) + 1 / (self.nt - self.et + 0.5))))
-            h_theta = min(0.1, se_min / 4)
+            # the sharpest L_i has sd ~ its log odds ratio se; the quintic interpolant of
+            # log L_i and the trapezoid convolutions are spectrally accurate at sd / 2.5
+            h_theta = min(0.1, float(se.min()) / H_DIV)
         self.h_theta = float(h_theta)
         n = int(np.ceil((self.hi - self.lo) / self.h_theta)) + 1
         n += (n + 1) % 2
@@ -380,10 +382,11 @@ class _BinomialLik:
             corr = (l2 + l1 * l1).T  # (M, k)
             for t in np.flatnonzero(tiny):
                 out[:, t, :] = l0.T + 0.5 * tau[t] ** 2 * corr
-        for t in np.flatnonzero(small & ~tiny):
-            pts = mu[:, None] + tau[t] * _GH10_Z[None, :]  # (M, Q)
-            lv = self.logL(pts)[0]  # (k, M, Q)
-            out[:, t, :] = special.logsumexp(lv, b=_GH10_P, axis=-1).T
+        mid = np.flatnonzero(small & ~tiny)
+        if mid.size:  # all such rows in one vectorised evaluation
+            pts = mu[:, None, None] + tau[mid][None, :, None] * _GH10_Z  # (M, S, Q)
+            lv = self.logL(pts)[0]  # (k, M, S, Q)
+            out[:, mid, :] = special.logsumexp(lv, b=_GH10_P, axis=-1).transpose(1, 2, 0)
         big = np.flatnonzero(~small)
         th_all = self.theta
         N = th_all.size
@@ -602,10 +605,13 @@ class GridMarginal:
         )
         mean = (dens * w * wts).sum(-1)
         sd = np.sqrt(np.maximum((dens * (w - mean[:, None]) ** 2 * wts).sum(-1), 0))
-        with np.errstate(over="ignore"):
+        with np.errstate(over="ignore", invalid="ignore"):
             ew = np.exp(w)
             me = (dens * ew * wts).sum(-1)
             se = np.sqrt(np.maximum((dens * (ew - me[:, None]) ** 2 * wts).sum(-1), 0))
+        # exp(X) overflows on the grid: its moments are infinite for practical purposes
+        me = np.where(np.isfinite(me), me, np.inf)
+        se = np.where(np.isfinite(se) & np.isfinite(me), se, np.inf)
         shape = kw.pop("shape", ())
         r = lambda a: a.reshape(shape) if shape else a[0]  # noqa: E731
         return cls(
@@ -928,7 +934,7 @@ def _fit(
         if not uhi > ulo:
             raise ValueError("the tau prior's support is empty on the data's scale")
     # -- two passes of a coarse scan
-    nm, nu = 49, 1 if fixed else 41
+    nm, nu = 33, 1 if fixed else 25
     box_m = (mlo, mhi)
     box_u = (0.0, 0.0) if fixed else (ulo, uhi)
     lo_open = not fixed and reaches_zero
@@ -1167,6 +1173,11 @@ class GridPosterior:
     n_draws: int = 1000
     _lik: Any = field(default=None, repr=False)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: Power-law tail indices a (density ~ |x|^-a) of the posterior: ``mu_lo``, ``mu_hi``,
+    #: ``tau`` (inf: lighter than any power; moment r exists iff a > r + 1).
+    tail_index: dict[str, float] = field(default_factory=dict)
+    #: Notes on the summaries, e.g. moments reported as inf because they do not exist.
+    notes: tuple[str, ...] = ()
 
     capabilities: frozenset[str] = frozenset({"log_evidence", "density"})
     names: tuple[str, ...] = _NAMES
@@ -1233,6 +1244,25 @@ class GridPosterior:
 
     def _moment_guard(self, name, mean, sd, me, se):
         """Moments of heavy-tailed posteriors that do not exist are reported as inf."""
+        ti = self.tail_index
+        if name in ("mu", "theta_new"):
+            a = min(ti.get("mu_lo", math.inf), ti.get("mu_hi", math.inf))
+            if name == "theta_new":
+                a = min(a, ti.get("tau", math.inf))
+            a_hi = ti.get("mu_hi", math.inf) if name == "mu" else a
+        elif name in ("tau", "tau2"):
+            a = a_hi = ti.get("tau", math.inf)
+            if name == "tau2":  # density of tau^2 ~ x^-((a + 1) / 2)
+                a = a_hi = (a + 1) / 2
+        else:
+            return mean, sd, me, se
+        inf = math.inf
+        if not a > 2:
+            mean = inf
+        if not a > 3:
+            sd = inf
+        if math.isfinite(a_hi):  # a power-law upper tail: E exp(X) diverges
+            me = se = inf
         return mean, sd, me, se
 
     def _marginal_tau(self, square: bool = False) -> Any:
@@ -1246,10 +1276,13 @@ class GridPosterior:
         wts = wts / wts.sum()
         mean = float((wts * x).sum())
         sd = math.sqrt(max(float((wts * (x - mean) ** 2).sum()), 0.0))
-        with np.errstate(over="ignore"):
+        with np.errstate(over="ignore", invalid="ignore"):
             e = np.exp(x)
             me = float((wts * e).sum())
             se = math.sqrt(max(float((wts * (e - me) ** 2).sum()), 0.0))
+        if not math.isfinite(me):  # exp(tau) overflows on the grid: no finite moment
+            me, se = math.inf, math.inf
+        mean, sd, me, se = self._moment_guard("tau2" if square else "tau", mean, sd, me, se)
         return GridMarginal(
             np.array([self.u[0]]),
             np.array([self.u[1] - self.u[0]]),
@@ -1369,7 +1402,10 @@ class GridPosterior:
             return self.marginal("mu")
         x = self._mixture_x()
         dens = self._mixture_density(x, per_study=False)
-        return GridMarginal.from_density(x, dens, draws=self._draw_fn("theta_new"))
+        m = GridMarginal.from_density(x, dens, draws=self._draw_fn("theta_new"))
+        g = self._moment_guard("theta_new", m._mean, m._sd, m._mean_exp, m._sd_exp)
+        m._mean, m._sd, m._mean_exp, m._sd_exp = (np.asarray(v, float) for v in g)
+        return m
 
     def _marginal_theta(self) -> Any:
         lik = self._lik
@@ -1554,6 +1590,8 @@ class GridPosterior:
             "log_norm": self.log_norm,
             "seed": used_seed,
             **{f"accuracy_{k}": v for k, v in self.accuracy.items()},
+            **{f"tailindex_{k}": v for k, v in self.tail_index.items()},
+            "notes": "\n".join(self.notes),
             **{f"prior_{k}": v for k, v in self.priors.items()},
             **{f"lik_{k}": v for k, v in self._lik_params().items()},
         }
@@ -1613,6 +1651,8 @@ class GridPosterior:
             chains=int(post.sizes["chain"]),
             n_draws=int(post.sizes["draw"]),
             _lik=lik,
+            tail_index={k[10:]: float(v) for k, v in a.items() if k.startswith("tailindex_")},
+            notes=tuple(n for n in str(a.get("notes", "")).split("\n") if n),
         )
 
 
@@ -1717,7 +1757,64 @@ def _finish(lik, core, est, mu_prior, tau_prior, mu_fixed_at, labels, data, seed
         _lik=lik,
     )
     post._cache["core"] = core
+    post.tail_index, post.notes = _tail_indices(lik, core, mu_prior, tau_prior, mu_fixed_at)
     return post
+
+
+def _power(logf: Any, x1: float, x2: float) -> float:
+    """Power-law index a of a density ~ x^-a from its log at x1 < x2 (inf if lighter)."""
+    with np.errstate(all="ignore"):
+        l1, l2 = (float(np.asarray(logf(x)).ravel()[0]) for x in (x1, x2))
+    if not math.isfinite(l1) or not math.isfinite(l2):
+        return math.inf
+    a = -(l2 - l1) / math.log(x2 / x1)
+    return a if a < 50 else math.inf
+
+
+def _tail_indices(lik, core, mu_prior, tau_prior, mu_fixed_at):
+    """Tail indices of the posterior of mu (each side) and tau, and notes for absent moments.
+
+    The tails are those of prior x likelihood far outside the grid (|x| ~ 1e6-1e7 times the
+    data's scale), where both follow power laws or decay faster than any power.
+    """
+    ref = float(max(np.median(lik.se), 0.05))
+    out: dict[str, float] = {}
+    # the likelihood's own tail in mu (at tau ~ 0): flat (zero cells) or exponential
+    taus = np.zeros(1) if core.fixed else np.array([1e-9 * ref])
+    if mu_fixed_at is None:
+        c = float(core.mu[np.argmax(core.f_mu)])
+        for side, sgn in (("mu_lo", -1.0), ("mu_hi", 1.0)):
+
+            def logf(x, sgn=sgn):
+                m = np.array([c + sgn * x])
+                return _logpdf(mu_prior, m) + lik.logp(m, taus).sum()
+
+            out[side] = _power(logf, 1e6 * ref, 1e7 * ref)
+    if tau_prior is not None:
+        m0 = np.array([mu_fixed_at if mu_fixed_at is not None else float(core.mu[0])])
+        if mu_fixed_at is None:
+            m0 = np.array([float(core.mu[np.argmax(core.f_mu)])])
+
+        def logt(x):
+            return _logpdf(tau_prior, np.array([x])) + lik.logp(m0, np.array([x])).sum()
+
+        a = _power(logt, 1e6 * ref, 1e7 * ref)
+        if mu_fixed_at is None and not _proper(mu_prior) and math.isfinite(a):
+            a -= 1.0  # integrating mu over a flat prior gains a factor tau
+        out["tau"] = a
+    notes = []
+    checks = (("mu", min(out.get("mu_lo", math.inf), out.get("mu_hi", math.inf))),)
+    checks += (("tau", out.get("tau", math.inf)),)
+    for name, a in checks:
+        if not a > 2:
+            notes.append(
+                f"the posterior of {name} has no mean (tail ~ |x|^-{a:.3g}); reported as inf"
+            )
+        elif not a > 3:
+            notes.append(
+                f"the posterior of {name} has no variance (tail ~ |x|^-{a:.3g}); sd reported as inf"
+            )
+    return out, tuple(notes)
 
 
 def integrate_normal(

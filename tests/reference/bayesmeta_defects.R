@@ -19,22 +19,23 @@ TIME_LIMIT <- 900   # seconds per R fit
 schools <- list(y = c(28, 8, -3, 7, -1, 1, 18, 12), sigma = c(15, 10, 16, 11, 9, 11, 10, 18), labels = LETTERS[1:8])
 small <- list(y = schools$y / 10, sigma = schools$sigma / 10, labels = LETTERS[1:8])
 
-r_fit <- function(y, sigma, labels, tau.prior, mu.mean, mu.sd, tau_pts, rel.tol.integrate = 2^16 * .Machine$double.eps) {
+r_fit <- function(y, sigma, labels, tau.prior, mu.mean, mu.sd, tau_pts, rel.tol.integrate = 2^16 * .Machine$double.eps,
+                  delta = DELTA, epsilon = EPSILON) {
   warns <- character(0)
   t0 <- proc.time()[["elapsed"]]
   fit <- tryCatch({
     setTimeLimit(elapsed = TIME_LIMIT, transient = TRUE)
     withCallingHandlers(
       bayesmeta(y = y, sigma = sigma, labels = labels, tau.prior = tau.prior,
-                mu.prior.mean = mu.mean, mu.prior.sd = mu.sd, delta = DELTA, epsilon = EPSILON,
+                mu.prior.mean = mu.mean, mu.prior.sd = mu.sd, delta = delta, epsilon = epsilon,
                 rel.tol.integrate = rel.tol.integrate),
       warning = function(w) { warns <<- c(warns, conditionMessage(w)); invokeRestart("muffleWarning") })
   }, error = function(e) e)
   setTimeLimit(elapsed = Inf)
   el <- proc.time()[["elapsed"]] - t0
   if (inherits(fit, "error")) return(list(R_error = conditionMessage(fit), warnings = I(warns), fit_seconds = el,
-    R_error_note = paste("bayesmeta() itself stopped with this error at delta/epsilon above; see",
-                         "R_fallback for a retry with looser rel.tol.integrate")))
+    settings = list(delta = delta, epsilon = epsilon, rel.tol.integrate = rel.tol.integrate),
+    R_error_note = "bayesmeta() itself stopped with this error; see R_fallbacks (retries, first success last)"))
   r <- list(fit_seconds = el, warnings = I(warns), n_support = nrow(fit$support))
   r$summary <- mat_cols(fit$summary)
   q <- function(...) { v <- tryCatch(fit$qposterior(...), error = function(e) rep(NA_real_, 3)); names(v) <- QN; v }
@@ -56,15 +57,25 @@ r_fit <- function(y, sigma, labels, tau.prior, mu.mean, mu.sd, tau_pts, rel.tol.
   r$tau_prior_integral_R <- environment(fit$dprior)$tau.prior.integral
   r$tau_density <- list(tau = I(tau_pts), value = I(fit$dposterior(tau = tau_pts)))
   r$MAP <- mat_rows(fit$MAP)
-  r$rel.tol.integrate <- rel.tol.integrate
+  r$settings <- list(delta = delta, epsilon = epsilon, rel.tol.integrate = rel.tol.integrate)
   r
 }
+FALLBACKS <- list(
+  list(note = "same call with rel.tol.integrate=1e-10 (R default 2^16*eps ~ 1.46e-11)", rel.tol.integrate = 1e-10),
+  list(note = "same call with rel.tol.integrate=1e-8", rel.tol.integrate = 1e-8),
+  list(note = "R default accuracy: delta=0.01, epsilon=1e-4, default rel.tol.integrate",
+       delta = 0.01, epsilon = 1e-4))
 r_fit_fb <- function(...) {
   r <- r_fit(...)
-  if (!is.null(r$R_error)) {
-    fb <- r_fit(..., rel.tol.integrate = 1e-8)
-    fb$note <- "retry of the same call with rel.tol.integrate=1e-8 (R default is 2^16*eps ~ 1.46e-11)"
-    r$R_fallback <- fb
+  if (!is.null(r$R_error)) {   # retry chain; stop at the first success
+    r$R_fallbacks <- list()
+    for (fb in FALLBACKS) {
+      a <- fb[setdiff(names(fb), "note")]
+      rr <- do.call(r_fit, c(list(...), a))
+      rr$note <- fb$note
+      r$R_fallbacks[[length(r$R_fallbacks) + 1]] <- rr
+      if (is.null(rr$R_error)) break
+    }
   }
   r
 }
@@ -178,6 +189,8 @@ out <- list(
       "independent$log_Z = log int p(tau) L(tau) dtau = log marginal likelihood when both priors are proper.",
       "Moments that diverge analytically are given as \"Inf\" (numeric_attempt_for_divergent keeps what",
       "integrate() returned). Quantiles q025/q500/q975; theta_new = predictive for a new study.",
+      "When bayesmeta() errors at the tight settings, R.R_error holds the message and R.R_fallbacks the",
+      "retries (rel.tol.integrate 1e-10, then 1e-8, then R default delta/epsilon), stopping at the first success.",
       "R E_tau2 uses integrate(function(t) t^2*dposterior(tau=t), 0, Inf, rel.tol=1e-12).")),
   rhodes_prior = rhodes_info,
   eight_schools = schools,
