@@ -34,6 +34,7 @@ def test_pymc_is_imported_only_inside_the_nuts_engine_and_to_pymc():
     assert not [f for f, text in files.items() if top.search(text)]
     assert {f for f, text in files.items() if anywhere.search(text)} <= {
         "engines/nuts.py",
+        "engines/nuts_network.py",
         "priors.py",
     }
 

@@ -116,7 +116,9 @@ def test_summary_csv_has_a_scale_column(md_less):
 
 
 def test_summary_scale_of_tau_for_ratios(crins, tmp_path):
-    a = bayesmeta.run_analysis(bayesmeta.AnalysisSpec.from_kwargs(data=crins, measure="OR", seed=1))
+    spec = bayesmeta.AnalysisSpec.from_kwargs(data=crins, measure="OR", seed=1)
+    with pytest.warns(bayesmeta.ModelWarning, match="zero cells"):
+        a = bayesmeta.run_analysis(spec)
     s = a.summary_table()
     assert s.loc["mu", "scale"] == "OR" and s.loc["tau", "scale"] == "log OR (SD)"
 
@@ -202,3 +204,46 @@ def test_check_out_dir_rejects_read_only(tmp_path, monkeypatch):
             check_out_dir(ro / "out")
     finally:
         ro.chmod(0o755)
+
+
+def test_binary_or_data_get_normal_and_binomial_side_by_side(crins):
+    # issue 12: both models with mu, the prediction and the MCID probabilities; the zero
+    # cell in Gras 2008 forces a continuity correction on the normal model: a warning
+    spec = bayesmeta.AnalysisSpec.from_kwargs(
+        data=crins, measure="OR", mcid=[0.8], mcid_direction="less", seed=1
+    )
+    with pytest.warns(bayesmeta.ModelWarning, match="continuity correction"):
+        a = bayesmeta.run_analysis(spec)
+    t = a.likelihoods
+    assert list(t.index) == ["normal (normal approx.)", "binomial (exact binomial-normal)"]
+    assert {"mu_median", "theta_new_lower", "P(mu < 0.8)", "P(new < 0.8)"} <= set(t.columns)
+    # the binomial row is the exact binomial fit itself
+    exact = bayesmeta.fit(crins, "OR", likelihood="binomial", seed=1)
+    assert t.iloc[1]["mu_median"] == pytest.approx(
+        exact.summary(scale="natural").loc["mu", "median"], rel=1e-9
+    )
+    assert "Normal approximation vs exact binomial-normal model" in a.text()
+
+
+def test_material_disagreement_is_a_warning(tmp_path):
+    # a single sparse trial (3/52 vs 0/48, the IVIg discontinuation data): the normal
+    # approximation's P(OR > 2) differs from the exact model's by more than 0.05
+    with pytest.warns(bayesmeta.ModelWarning) as rec:
+        bayesmeta.run_analysis(ROOT / "models" / "ivig_discontinuation_ae.toml")
+    assert any("disagree materially" in str(w.message) for w in rec)
+
+
+def test_averaging_section(tmp_path):
+    (tmp_path / "d.csv").write_text(
+        "study,estimate,se\nA,0.31,0.12\nB,0.18,0.15\nC,0.45,0.2\nD,0.05,0.18\n"
+    )
+    (tmp_path / "a.toml").write_text(
+        '[data]\npath = "d.csv"\nmeasure = "SMD"\n[priors]\nmu = "normal(0, 1)"\n'
+        "[averaging]\nprior_model_probs = { fixed_H0 = 0.25, fixed_H1 = 0.25, "
+        "random_H0 = 0.25, random_H1 = 0.25 }\n[sampling]\nseed = 1\n"
+    )
+    a = bayesmeta.run_analysis(tmp_path / "a.toml")
+    models = a.averaging.models()
+    assert list(models.index) == ["fixed_H0", "fixed_H1", "random_H0", "random_H1"]
+    assert models["posterior_prob"].sum() == pytest.approx(1.0)
+    assert "Bayesian model averaging" in a.text()

@@ -118,11 +118,14 @@ def shortest_interval(m: Marginal, prob: float, *, n: int = 201) -> Array:
 
 
 def _diag(quantile: Any, p: Array) -> Array:
-    """quantile() at a different probability for each element of a vector quantity."""
+    """quantile() at a different probability for each element of a vector quantity.
+
+    One call evaluates every probability for every element; the diagonal is the answer.
+    """
     p = np.atleast_1d(p)
     if p.size == 1:
         return quantile(p)[..., 0]
-    return np.array([quantile(np.array([pi]))[i, 0] for i, pi in enumerate(p)])
+    return np.diagonal(quantile(p), axis1=-2, axis2=-1).copy()
 
 
 class DrawsMarginal:

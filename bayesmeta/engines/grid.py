@@ -5,7 +5,7 @@ Two likelihoods share one integration scheme:
 * **normal-normal** (:func:`integrate_normal`): :math:`y_i \mid \theta_i \sim N(\theta_i, v_i)`;
   integrating :math:`\theta_i` out gives :math:`p(y_i \mid \mu, \tau) = N(y_i \mid \mu,
   v_i + \tau^2)` in closed form. With a Normal or flat mu prior
-  :mod:`bayesmeta.exact` is faster; this engine also takes TruncatedNormal, StudentT and
+  :mod:`bayesmeta.engines.linear` is faster; this engine also takes TruncatedNormal, StudentT and
   any other prior with a ``logpdf``.
 * **binomial-normal** (:func:`integrate_binomial`): :math:`r_{ci} \sim
   \mathrm{Bin}(n_{ci}, \mathrm{expit}\,\alpha_i)`, :math:`r_{ti} \sim \mathrm{Bin}(n_{ti},

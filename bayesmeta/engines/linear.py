@@ -584,9 +584,10 @@ class TauMarginal:
 
     def _moments(self) -> tuple[Array, Array]:
         p = self._post
-        g = self._from_tau(p._tau_nodes)
-        mean = (p._w * g).sum(-1)
-        var = (p._w * (g - mean[:, None]) ** 2).sum(-1)
+        g = np.where(p._w > 0, self._from_tau(p._tau_nodes), 0.0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean = (p._w * g).sum(-1)
+            var = (p._w * (g - mean[:, None]) ** 2).sum(-1)
         sd = np.sqrt(np.maximum(var, 0.0))
         if self.name != "I2":
             m = 1 if self.name == "tau" else 2
@@ -749,7 +750,7 @@ class LinearPosterior:
                     np.array(k), self.pa[:, cols, None], self.pb[:, cols, None], _GL_X
                 )
         w = self.h * _GL_W
-        tau = np.exp(np.where(w > 0, u, 0.0))
+        tau = np.exp(np.minimum(np.where(w > 0, u, 0.0), 300.0))
         return tau.reshape(self.B, -1), w.reshape(self.B, -1)
 
     @property
@@ -1544,6 +1545,7 @@ def _build(y, S, X, W, mask, m0, v0, names, beta_fixed):
 # ------------------------------------------------------------------------------------------
 def _logf(m: _Model, u: Array, prior: Any) -> Array:
     """Log of the (unnormalised) posterior density of u = log(tau) (B, N)."""
+    u = np.minimum(u, 300.0)  # tau^2 stays finite; the density is 0 there in practice
     tau = np.exp(u)
     ll, _ = _conditional(m, tau * tau, moments=False)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -1551,15 +1553,17 @@ def _logf(m: _Model, u: Array, prior: Any) -> Array:
     return np.where(np.isnan(lp) | (lp == np.inf), -np.inf, lp)
 
 
-def _tail_scale(probe: Array) -> Array:
+def _tail_scale(probe: Array, moment: Array | float = 0.0) -> Array:
     """Signed scale of the tail map from the log density's decay (see :func:`_panel_u`).
 
-    Exponential decay e^{-a|u|}: logarithmic map with c = 1/a (the mapped integrand is then
-    nearly constant), returned negative. Polynomial decay |u - u0|^-a: rational map with
-    c = |edge - u0|, the distance to the pole (the mapped integrand is then a polynomial).
+    The map is chosen for the integrand ``e^{m u} p(u | y)`` of the highest moment
+    ``E[tau^m]`` that exists (``moment``; 0 at the lower end). Exponential decay e^{-a|u|}:
+    logarithmic map with c = 1/a (the mapped integrand is then nearly constant), returned
+    negative. Polynomial decay |u - u0|^-a: rational map with c = |edge - u0|, the distance
+    to the pole (the mapped integrand is then a polynomial).
     """
-    s1 = probe[:, 0] - probe[:, 1]
-    s2 = probe[:, 2] - probe[:, 3]
+    s1 = probe[:, 0] - probe[:, 1] - moment
+    s2 = probe[:, 2] - probe[:, 3] - moment
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         dist = 10.0 * s2 / (s1 - s2)
         poly = (s2 > 0) & (s1 > 0) & (s2 < 0.8 * s1)
@@ -1630,8 +1634,11 @@ def _integrate_chunk(m: _Model, prior: Any, lo: float, hi: float, proper: bool, 
         decay = np.full(B, np.inf)
     else:
         probe = _logf(m, ub[:, None] + _PROBE, prior)
-        c_hi = _tail_scale(probe)
         decay = (probe[:, 4] - probe[:, 5]) / (far[1] - far[0])
+        top = np.where(
+            decay > 2 + _MOMENT_MARGIN, 2.0, np.where(decay > 1 + _MOMENT_MARGIN, 1.0, 0.0)
+        )
+        c_hi = _tail_scale(probe, np.where(np.isfinite(decay), top, 0.0))
         decay = np.where(probe[:, 5] == -np.inf, np.inf, decay)
         if np.any(~(decay > _MOMENT_MARGIN)):
             raise ImproperPosteriorError(
