@@ -567,7 +567,32 @@ def _compute_effects(
             f"{shown(v_cols, i)}; check these columns"
         ),
     )
+    # the models square and sum these numbers: beyond these bounds they overflow (no
+    # meta-analysis has effects of 1e100 or variances of 1e200)
+    _fail_where(
+        np.abs(yi) > MAX_ABS_EFFECT,
+        labels,
+        lambda i: (
+            f"the {label} ({_fmt(float(yi[i]))}, from {shown(y_cols, i)}) is too large to "
+            f"analyse (|value| > {MAX_ABS_EFFECT:g}); check these columns"
+        ),
+    )
+    _fail_where(
+        (vi > MAX_VARIANCE) | (vi < 1 / MAX_VARIANCE),
+        labels,
+        lambda i: (
+            f"the sampling variance of the {label} ({_fmt(float(vi[i]))}, from "
+            f"{shown(v_cols, i)}) is outside what can be analysed ({1 / MAX_VARIANCE:g} to "
+            f"{MAX_VARIANCE:g}); check these columns"
+        ),
+    )
     return yi, vi
+
+
+#: Largest |effect size| the models can square and sum without overflow.
+MAX_ABS_EFFECT = 1e100
+#: Sampling variances must lie in [1 / MAX_VARIANCE, MAX_VARIANCE].
+MAX_VARIANCE = 1e200
 
 
 def _raw_effects(

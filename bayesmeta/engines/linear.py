@@ -371,7 +371,7 @@ def _mixture_quantile(p: Array, m: Array, s: Array, q: Array, tol: float = 1e-13
     positive = bool(np.all(s > 0))
     inv_s = 1.0 / s if positive else None
     pw = p * inv_s * 0.3989422804014327 if positive else None
-    for _ in range(100):
+    for _ in range(200):
         if positive:
             z = (x[..., None] - m) * inv_s
             F = (p * special.ndtr(z)).sum(-1) - q
@@ -389,7 +389,12 @@ def _mixture_quantile(p: Array, m: Array, s: Array, q: Array, tol: float = 1e-13
             | (np.abs(x_new - x) <= 1e-12 * scale)
             | (hi - lo <= 4 * np.spacing(np.abs(x) + 1e-300))
         )
-        x = np.where(done, x, np.where(bad, 0.5 * (lo + hi), x_new))
+        # bisect in asinh(x / scale): a bracket spanning many orders of magnitude (heavy
+        # tau tails give components with huge sds) shrinks geometrically, not linearly
+        with np.errstate(over="ignore", invalid="ignore"):
+            mid = scale * np.sinh(0.5 * (np.arcsinh(lo / scale) + np.arcsinh(hi / scale)))
+        mid = np.where(np.isfinite(mid), mid, 0.5 * (lo + hi))
+        x = np.where(done, x, np.where(bad, mid, x_new))
         if np.all(done):
             break
     return x
