@@ -348,6 +348,7 @@ def run_analysis(
     *,
     overrides: Mapping[str, Any] | None = None,
     data: Any = None,
+    compare_likelihoods: bool = True,
 ) -> Analysis:
     """Run one analysis end to end.
 
@@ -359,6 +360,9 @@ def run_analysis(
         Options to change (as :meth:`AnalysisSpec.replace`), e.g. from command-line flags.
     data : StudyData, optional
         Already-validated data (otherwise the spec's data are read).
+    compare_likelihoods : bool, default True
+        For binary data analysed as OR, also fit the other likelihood (normal
+        approximation or exact binomial-normal) and show both (:attr:`Analysis.likelihoods`).
 
     Returns
     -------
@@ -396,7 +400,11 @@ def run_analysis(
         sensitivity = _capture(
             lambda: prior_sensitivity(result, spec.sensitivity), notes, "sensitivity fit: "
         )
-    likelihoods = _capture(lambda: _likelihood_comparison(spec, result), notes)
+    likelihoods = (
+        _capture(lambda: _likelihood_comparison(spec, result), notes)
+        if compare_likelihoods
+        else None
+    )
     averaging = _capture(lambda: _averaging(spec, result), notes) if spec.averaging else None
     return Analysis(
         spec=spec,

@@ -183,11 +183,16 @@ def test_identical_estimates_have_no_heterogeneity():
 
 def test_overflowing_q_is_nan_with_a_note():
     # Q = (1e200)^2 / 1 overflows; the FE estimate (about 1) is still exact.
+    # (the data layer now refuses such an estimate outright, naming the study; the
+    # estimators themselves must still not return a plausible-looking wrong number)
     df = pd.DataFrame({"study": ["A", "B"], "estimate": [0.0, 1e200], "se": [1e-100, 1.0]})
-    t = classical.classical_table(bayesmeta.study_data(df, "GEN"))
-    assert t.loc[FE, "estimate"] == pytest.approx(1.0)
-    assert np.isnan(t.loc[DL, "estimate"]) and np.isnan(t.loc[DL, "tau2"])
-    assert "overflows" in t.loc[DL, "note"]
+    with pytest.raises(bayesmeta.DataError, match="study 'B'.*too large to analyse"):
+        bayesmeta.study_data(df, "GEN")
+    yi, vi = np.array([0.0, 1e200]), np.array([1e-200, 1.0])
+    est, _ = classical.inverse_variance(yi, vi)
+    assert est == pytest.approx(1.0)
+    dl = classical.dersimonian_laird(yi, vi)
+    assert np.isnan(dl[0]) and np.isnan(dl[2])
 
 
 # -- table layout and small k ---------------------------------------------------------------
