@@ -261,6 +261,33 @@ def markdown_report(analysis: Any, figures: list[str]) -> str:
         md_table(s[["median", "lower", "upper", "mean", "sd"]]),
         "",
     ]
+    d = result.design
+    if d is not None:
+        parts += ["## Moderators", ""]
+        if d.subgroup is None:
+            parts += [
+                f"Meta-regression `{d.formula}`: coefficients on the analysis scale, with "
+                "P(beta > 0).",
+                "",
+                md_table(result.coefficients()[[*"mean sd median lower upper".split(), "P(>0)"]]),
+                "",
+            ]
+            if not result.fixed:
+                share = 100 * result.heterogeneity_explained()
+                parts += [f"Share of tau^2 explained by the moderators: {share:.0f}%.", ""]
+        else:
+            sg = result.subgroups(scale=scale)
+            kind = "one tau per group" if sg.attrs["separate_tau"] else "a common tau"
+            parts += [
+                f"Subgroups by `{d.subgroup}` ({kind}): group means and differences with "
+                "P(difference > 0).",
+                "",
+                md_table(sg),
+                "",
+            ]
+            bf = sg.attrs.get("bf_no_moderator", np.nan)
+            if np.isfinite(bf):
+                parts += [f"Bayes factor for no subgroup effect: {bf:.3g}.", ""]
     if not result.fixed:
         h = result.heterogeneity()
         parts += [

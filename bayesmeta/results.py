@@ -613,6 +613,46 @@ class MetaResult:
         """P(parameter <= x) on the analysis scale, e.g. ``cdf("tau", [0.1, 0.5])``."""
         return self.marginal(name).cdf(np.atleast_1d(np.asarray(x, dtype=float)))
 
+    def density(self, name: str, x: float | Sequence[float]) -> np.ndarray:
+        """Posterior density of ``name`` at ``x`` (analysis scale), as R's ``dposterior``.
+
+        Exact for deterministic engines; a kernel density estimate from the draws otherwise.
+        """
+        xs = np.atleast_1d(np.asarray(x, dtype=float))
+        m = self.marginal(name)
+        if hasattr(m, "pdf"):
+            return m.pdf(xs)
+        from scipy.stats import gaussian_kde
+
+        return gaussian_kde(np.ravel(m.draws()))(xs)
+
+    def estimates(self) -> pd.DataFrame:
+        """MAP and maximum-likelihood estimates, as R bayesmeta's ``$MAP`` and ``$ML``.
+
+        Rows ``MAP joint``, ``MAP marginal``, ``ML joint``, ``ML marginal``; columns tau and
+        the coefficients (``mu`` in the pairwise model). Computed by the exact engine,
+        whatever engine fitted the posterior (normal likelihood).
+        """
+        from bayesmeta import engines
+
+        post = self.posterior
+        if "map" not in post.capabilities:
+            post, _ = engines.run(self.spec.replace(engine="exact"), self.data)
+        rows = {}
+        for kind, fn in (("MAP", post.map), ("ML", post.ml)):
+            for which, values in fn().items():
+                rows[f"{kind} {which}"] = values
+        return pd.DataFrame.from_dict(rows, orient="index")
+
+    def shrinkage(self) -> pd.Series:
+        """Posterior mean shrinkage factor of each study (0: its own estimate; 1: the pool)."""
+        from bayesmeta import engines
+
+        post = self.posterior
+        if "weights" not in post.capabilities:
+            post, _ = engines.run(self.spec.replace(engine="exact"), self.data)
+        return pd.Series(np.asarray(post.shrinkage()), index=self.data.labels, name="shrinkage")
+
     # -- marginal likelihood, Bayes factors, weights -----------------------------------------
     @property
     def log_marginal_likelihood(self) -> float:
