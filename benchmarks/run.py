@@ -183,7 +183,7 @@ def moderator_rows() -> list[dict]:
     from bayesmeta.spec import AnalysisSpec
 
     rows = []
-    r_bmr = _r_timing("bmr_bcg_ablat")
+    r_bmr = _r_timing("bcg_bmr_ablat_default")
     for k in (10, 100):
         rng = np.random.default_rng(k)
         base = simulated(k, seed=k)
@@ -282,20 +282,15 @@ def binomial_rows() -> list[dict]:
 
 
 def _r_timing(key: str) -> float:
-    """R bayesmeta's time for a case, from tests/reference/bayesmeta_timing.json if present."""
+    """R bayesmeta's median time for a case (tests/reference/bayesmeta_timing.json)."""
     import json
     from pathlib import Path
 
     path = Path(__file__).resolve().parents[1] / "tests" / "reference" / "bayesmeta_timing.json"
     if not path.is_file():
         return np.nan
-    data = json.loads(path.read_text())
-    for k, v in data.items():
-        if key in k and isinstance(v, dict):
-            for field in ("tight_median_s", "median_s", "seconds", "default_median_s"):
-                if field in v:
-                    return float(v[field])
-    return np.nan
+    case = json.loads(path.read_text())["timings"].get(key)
+    return float(case["median_elapsed_seconds"]) if case else np.nan
 
 
 def _gen(sd):
