@@ -21,7 +21,8 @@ import os
 import shutil
 import tempfile
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ import pandas as pd
 from bayesmeta.results import MetaResult
 from bayesmeta.spec import AnalysisSpec
 
-__all__ = ["Analysis", "OutputError", "check_out_dir", "run_analysis"]
+__all__ = ["Analysis", "OutputError", "atomic_directory", "check_out_dir", "run_analysis"]
 
 
 class OutputError(OSError):
@@ -185,10 +186,7 @@ class Analysis:
         from bayesmeta.report import markdown_report
 
         out = Path(out_dir)
-        check_out_dir(out, force=force)
-        parent = out.resolve().parent
-        tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{out.name}.tmp-"))
-        try:
+        with atomic_directory(out, force=force) as tmp:
             r = self.result
             self.summary_table().to_csv(tmp / "summary.csv", float_format="%.10g")
             r.studies(scale=self.scale).to_csv(tmp / "studies.csv", float_format="%.10g")
@@ -212,19 +210,35 @@ class Analysis:
             from bayesmeta.html import write_analysis_html
 
             write_analysis_html(self, tmp / "report.html", [tmp / f for f in figures])
-            _umask_permissions(tmp)
-            if out.exists():
-                old = out.with_name(f".{out.name}.old")
-                shutil.rmtree(old, ignore_errors=True)
-                out.rename(old)
-                tmp.rename(out)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                tmp.rename(out)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return out
+
+
+@contextmanager
+def atomic_directory(out: Path, *, force: bool = False) -> Iterator[Path]:
+    """Write an output directory atomically: yield a temporary directory beside ``out``.
+
+    ``out`` is checked first (:func:`check_out_dir`). When the block ends normally, the
+    files get ordinary permissions (the umask) and the directory is renamed to ``out``
+    (replacing it with ``force``); on any error or interruption it is removed, so nothing
+    partial is left behind.
+    """
+    out = Path(out)
+    check_out_dir(out, force=force)
+    tmp = Path(tempfile.mkdtemp(dir=out.resolve().parent, prefix=f".{out.name}.tmp-"))
+    try:
+        yield tmp
+        _umask_permissions(tmp)
+        if out.exists():
+            old = out.with_name(f".{out.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def check_out_dir(out: Path, *, force: bool = False) -> None:

@@ -49,9 +49,7 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import sys
-import tempfile
 import time
 import tomllib
 import warnings
@@ -524,12 +522,10 @@ class ReviewResult:
         """
         from bayesmeta import html
         from bayesmeta import sof as S
-        from bayesmeta.pipeline import _umask_permissions, check_out_dir
+        from bayesmeta.pipeline import atomic_directory
 
         out = Path(out_dir)
-        check_out_dir(out, force=force)
-        tmp = Path(tempfile.mkdtemp(dir=out.resolve().parent, prefix=f".{out.name}.tmp-"))
-        try:
+        with atomic_directory(out, force=force) as tmp:
             outcomes = self.outcomes()
             numbers = S.sof_numbers(outcomes)
             table = S.sof_table(outcomes, numbers)
@@ -546,18 +542,6 @@ class ReviewResult:
             (tmp / "report.html").write_text(
                 html.review_html(self, table, folders, thumbs), encoding="utf-8"
             )
-            _umask_permissions(tmp)
-            if out.exists():
-                old = out.with_name(f".{out.name}.old")
-                shutil.rmtree(old, ignore_errors=True)
-                out.rename(old)
-                tmp.rename(out)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                tmp.rename(out)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return out
 
 

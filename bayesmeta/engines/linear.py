@@ -109,6 +109,9 @@ _MOMENT_MARGIN = 0.02
 _CHUNK = 512
 #: Mixture components lighter than this are dropped (total dropped mass < 1e-10).
 _NODE_CUT = 1e-13
+#: Mixture quantiles: a Newton step below this fraction of the narrowest component's sd
+#: ends the search (the error after the step is of the order of its square, < 1e-13).
+_ACCEPT_STEP = 1e-7
 #: Offsets (into the tail) where the log density is probed: local slope, slope further
 #: out (exponential or polynomial decay?), far decay rate.
 _PROBE = np.array([0.0, 1.0, 10.0, 11.0, *_FAR])
@@ -227,6 +230,15 @@ def _conditional(m: _Model, tau2: Array, *, moments: bool = True):
     if not moments:
         return ll, logdet_a
     return ll, m.m0 + delta, cov, d
+
+
+def _conditional_p1(m: _Model, tau2: Array) -> tuple[Array, Array]:
+    """beta-hat (B, N, 1) and its variance (B, N, 1, 1) for one free coefficient."""
+    iw = 1.0 / (1.0 + tau2[..., None] * m.lam[:, None, :])  # (B, N, K)
+    x = m.xt[..., 0]
+    a = (iw @ (x * x)[..., None])[..., 0] + m.prec0[0]
+    c = (iw @ (x * m.r)[..., None])[..., 0]
+    return (m.m0 + (c / a)[..., None]), (1.0 / a)[..., None, None]
 
 
 # ------------------------------------------------------------------------------------------
@@ -355,38 +367,58 @@ def _npdf_mix(x: Array, m: Array, s: Array) -> Array:
 
 
 def _mixture_quantile(p: Array, m: Array, s: Array, q: Array, tol: float = 1e-13) -> Array:
-    """Quantiles of normal mixtures: p, m, s (..., M); q (Q,) -> (..., Q)."""
-    p, m, s = (a[..., None, :] for a in (p, m, s))
+    """Quantiles of normal mixtures: p, m, s (..., M); q (Q,) -> (..., Q).
+
+    One safeguarded Newton loop for every (mixture, probability) pair at once, started
+    from the normal approximation; pairs leave the loop as they converge (a Newton step
+    below ``_ACCEPT_STEP`` of the narrowest component's sd is taken and ends the search:
+    the error after it is of the order of the step squared). Falls back to bisection (in
+    asinh space: heavy tau tails give components with huge sds) outside the bracket.
+    """
+    q = np.asarray(q, dtype=float)
+    batch = np.broadcast_shapes(p.shape[:-1], m.shape[:-1], s.shape[:-1])
+    M, Q = m.shape[-1], q.size
+    n = math.prod(batch)
+    p, m, s = (np.broadcast_to(a, (*batch, M)).reshape(n, M) for a in (p, m, s))
     live = p > 0
     mean = (p * m).sum(-1)
     var = np.maximum((p * (s * s + m * m)).sum(-1) - mean**2, 0.0)
     zmax = 40.0
     lo = np.where(live, m - zmax * s, np.inf).min(-1) - 1e-300
     hi = np.where(live, m + zmax * s, -np.inf).max(-1) + 1e-300
-    shape = np.broadcast_shapes(lo.shape[:-1] + q.shape, mean.shape[:-1] + q.shape)
-    lo = np.broadcast_to(lo, shape).copy()
-    hi = np.broadcast_to(hi, shape).copy()
-    x = np.clip(np.broadcast_to(mean + np.sqrt(var) * special.ndtri(q), shape), lo, hi).copy()
     scale = np.where(live, s, np.inf).min(-1)  # the narrowest component
-    positive = bool(np.all(s > 0))
-    inv_s = 1.0 / s if positive else None
-    pw = p * inv_s * 0.3989422804014327 if positive else None
+    x = mean[:, None] + np.sqrt(var)[:, None] * special.ndtri(q)
+    x = np.clip(x, lo[:, None], hi[:, None]).reshape(-1)
+    out = x.copy()
+    rows = np.repeat(np.arange(n), Q)
+    act = np.arange(n * Q)
+    qa = np.tile(q, n)
+    lo, hi, scale = lo[rows], hi[rows], scale[rows]
+    positive = bool(np.all(s[live] > 0))
+    if positive:  # dead (zero-weight) components get sd 1: no 0 * inf
+        inv_s = 1.0 / np.where(live, s, 1.0)
+        cols = [p[rows], m[rows], inv_s[rows], (p * inv_s * 0.3989422804014327)[rows]]
+    else:
+        cols = [p[rows], m[rows], s[rows]]
     for _ in range(200):
         if positive:
-            z = (x[..., None] - m) * inv_s
-            F = (p * special.ndtr(z)).sum(-1) - q
+            pp, mm, iv, pw = cols
+            z = (x[:, None] - mm) * iv
+            F = (pp * special.ndtr(z)).sum(-1) - qa
             f = (pw * np.exp(-0.5 * z * z)).sum(-1)
         else:
-            F = (p * _ndtr_mix(x[..., None], m, s)).sum(-1) - q
-            f = (p * _npdf_mix(x[..., None], m, s)).sum(-1)
+            pp, mm, ss = cols
+            F = (pp * _ndtr_mix(x[:, None], mm, ss)).sum(-1) - qa
+            f = (pp * _npdf_mix(x[:, None], mm, ss)).sum(-1)
         lo = np.where(F < 0, x, lo)
         hi = np.where(F >= 0, x, hi)
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             x_new = x - F / f
+            step = np.abs(x_new - x)
         bad = ~np.isfinite(x_new) | (x_new < lo) | (x_new > hi)
         done = (
             (np.abs(F) <= 1e-14)
-            | (np.abs(x_new - x) <= 1e-12 * scale)
+            | (step <= 1e-12 * scale)
             | (hi - lo <= 4 * np.spacing(np.abs(x) + 1e-300))
         )
         # bisect in asinh(x / scale): a bracket spanning many orders of magnitude (heavy
@@ -395,9 +427,17 @@ def _mixture_quantile(p: Array, m: Array, s: Array, q: Array, tol: float = 1e-13
             mid = scale * np.sinh(0.5 * (np.arcsinh(lo / scale) + np.arcsinh(hi / scale)))
         mid = np.where(np.isfinite(mid), mid, 0.5 * (lo + hi))
         x = np.where(done, x, np.where(bad, mid, x_new))
-        if np.all(done):
-            break
-    return x
+        fin = done | (~bad & (step <= _ACCEPT_STEP * scale))
+        if fin.any():
+            out[act[fin]] = x[fin]
+            keep = ~fin
+            if not keep.any():
+                break
+            act, x, lo, hi, scale, qa = act[keep], x[keep], lo[keep], hi[keep], scale[keep], qa[keep]
+            cols = [c[keep] for c in cols]
+    else:
+        out[act] = x
+    return out.reshape(*batch, Q)
 
 
 def _squeeze(a: Array, squeeze_batch: bool) -> Array:
@@ -436,16 +476,9 @@ class MixtureMarginal:
 
         Nodes with weight below ``_NODE_CUT`` are dropped (their total mass is < 1e-12).
         """
-        live = self._w > _NODE_CUT
-        count = live.sum(1)
-        order = np.argsort(count, kind="stable")
         out = []
-        for g0 in range(0, order.size, _CHUNK):
-            idx = order[g0 : g0 + _CHUNK]
-            M = max(int(count[idx].max()), 1)
-            top = np.argsort(~live[idx], axis=1, kind="stable")[:, :M]
-            w = np.take_along_axis(self._w[idx], top, 1)
-            w = np.where(np.take_along_axis(live[idx], top, 1), w, 0.0)
+        for idx, top, lv in self._post._live_groups:
+            w = np.where(lv, np.take_along_axis(self._w[idx], top, 1), 0.0)
             m = np.take_along_axis(self._m[idx], top[:, None, :], 2)
             sd = np.take_along_axis(self._s[idx], top[:, None, :], 2)
             out.append((idx, w, m, sd))
@@ -468,7 +501,11 @@ class MixtureMarginal:
         x = np.atleast_1d(np.asarray(x, dtype=float))
 
         def fn(w, m, sd):
-            cdf = _ndtr_mix(x[:, None], m[:, :, None], sd[:, :, None])
+            s_live = np.where(w[:, None, :] > 0, sd, 1.0)  # dead components: sd 1
+            if np.all(s_live > 0):
+                cdf = special.ndtr((x[:, None] - m[:, :, None]) / s_live[:, :, None])
+            else:
+                cdf = _ndtr_mix(x[:, None], m[:, :, None], sd[:, :, None])
             return (w[:, None, None, :] * cdf).sum(-1)
 
         return self._out(np.clip(self._apply(fn, x.shape), 0.0, 1.0))
@@ -767,23 +804,45 @@ class LinearPosterior:
         return self._nodes[1]
 
     @cached_property
+    def _live_groups(self) -> list[tuple[Array, Array, Array]]:
+        """Analyses in groups of similar numbers of live nodes (weight > ``_NODE_CUT``).
+
+        Each group: the analyses ``idx``, the columns ``top`` (G, M) of their live nodes
+        (padded with dead ones) and the mask ``live`` (G, M) of the live entries.
+        """
+        live = self._w > _NODE_CUT
+        count = live.sum(1)
+        order = np.argsort(count, kind="stable")
+        cs = count[order]
+        out = []
+        g0 = 0
+        while g0 < order.size:  # new group when the count grows by > 10% (less padding)
+            g1 = int(np.searchsorted(cs, 1.1 * cs[g0] + 4, side="right"))
+            g1 = max(min(g1, g0 + _CHUNK), g0 + 1)
+            idx = order[g0:g1]
+            M = max(int(cs[g1 - 1]), 1)
+            top = np.argsort(~live[idx], axis=1, kind="stable")[:, :M]
+            out.append((idx, top, np.take_along_axis(live[idx], top, 1)))
+            g0 = g1
+        return out
+
+    @cached_property
     def _cond_nodes(self) -> tuple[Array, Array]:
-        """beta-hat (B, N, P) and its covariance (B, N, P, P) at the nodes (chunked)."""
+        """beta-hat (B, N, P) and its covariance (B, N, P, P) at the live nodes (else 0)."""
         t2 = self._tau_nodes**2
         P = self.model.P
         bh = np.zeros((*t2.shape, P))
         cov = np.zeros((*t2.shape, P, P))
-        live = self._w > _NODE_CUT
-        count = live.sum(1)
-        order = np.argsort(count, kind="stable")
-        for g0 in range(0, self.B, 256):  # only the live nodes, in groups of similar size
-            idx = order[g0 : g0 + 256]
-            M = max(int(count[idx].max()), 1)
-            top = np.argsort(~live[idx], axis=1, kind="stable")[:, :M]
-            _, b_, c_, _ = _conditional(self.model.subset(idx), np.take_along_axis(t2[idx], top, 1))
+        for idx, top, lv in self._live_groups:  # only the live nodes, in groups
+            sub = self.model.subset(idx)
+            t2g = np.where(lv, np.take_along_axis(t2[idx], top, 1), 0.0)
+            if P == 1:
+                b_, c_ = _conditional_p1(sub, t2g)
+            else:
+                _, b_, c_, _ = _conditional(sub, t2g)
             rows = idx[:, None]
-            bh[rows, top] = b_
-            cov[rows, top] = c_
+            bh[rows, top] = np.where(lv[..., None], b_, 0.0)
+            cov[rows, top] = np.where(lv[..., None, None], c_, 0.0)
         return bh, cov
 
     @property

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -157,11 +154,9 @@ def _write(out: Path, res: Any, spec: Any, force: bool) -> None:
     import matplotlib.pyplot as plt
 
     from bayesmeta.network import plots, report
-    from bayesmeta.pipeline import _umask_permissions
+    from bayesmeta.pipeline import atomic_directory
 
-    out = out.resolve()
-    tmp = Path(tempfile.mkdtemp(prefix=".bayesmeta-network-", dir=out.parent))
-    try:
+    with atomic_directory(out, force=force) as tmp:
         res.relative_effects(all_pairs=True, scale="natural").to_csv(tmp / "relative_effects.csv")
         res.predict(all_pairs=True, scale="natural").to_csv(tmp / "prediction.csv")
         res.league_table().to_csv(tmp / "league_table.csv")
@@ -186,12 +181,3 @@ def _write(out: Path, res: Any, spec: Any, force: bool) -> None:
         ):
             fig.savefig(tmp / name, dpi=120)
             plt.close(fig)
-        _umask_permissions(tmp)
-        if out.exists():
-            if not force:  # pragma: no cover - checked before fitting
-                raise FileExistsError(out)
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
