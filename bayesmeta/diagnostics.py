@@ -155,6 +155,19 @@ class Diagnostics:
             thresholds=dict(d.get("thresholds", {})),
         )
 
+    def warn_if_failed(self, stacklevel: int = 2) -> None:
+        """Emit a :class:`ConvergenceWarning` naming every failed check (none if all passed)."""
+        if not self.ok:
+            import warnings
+
+            warnings.warn(
+                "MCMC diagnostics failed: "
+                + "; ".join(self.problems)
+                + ". Do not trust these summaries; increase draws/tune or check the model.",
+                ConvergenceWarning,
+                stacklevel=stacklevel,
+            )
+
     def summary_line(self) -> str:
         """One line: the verdict and the thresholds checked."""
         if self.engine == "exact":

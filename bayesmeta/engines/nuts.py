@@ -32,7 +32,6 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-import warnings
 from contextlib import contextmanager
 from typing import Any
 
@@ -259,7 +258,7 @@ def fit(spec: Any, sd: Any) -> tuple[DrawsPosterior, Any]:
     from arviz_base import from_dict
 
     from bayesmeta.design import design_for
-    from bayesmeta.diagnostics import ConvergenceWarning, Diagnostics
+    from bayesmeta.diagnostics import Diagnostics
     from bayesmeta.stats import typical_variance
 
     tau_p = spec.tau_prior
@@ -317,14 +316,7 @@ def fit(spec: Any, sd: Any) -> tuple[DrawsPosterior, Any]:
         [] if tau_p is None else ["tau"]
     )
     diagnostics = Diagnostics.from_datatree(dt, names)
-    if not diagnostics.ok:
-        warnings.warn(
-            "MCMC diagnostics failed: "
-            + "; ".join(diagnostics.problems)
-            + ". Do not trust these summaries; increase draws/tune or check the model.",
-            ConvergenceWarning,
-            stacklevel=4,
-        )
+    diagnostics.warn_if_failed(stacklevel=5)
     return DrawsPosterior(dt, typical_variance(sd.vi)), diagnostics
 
 

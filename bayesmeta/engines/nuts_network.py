@@ -28,7 +28,6 @@ https://doi.org/10.1177/0272989X12458724
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
@@ -120,7 +119,7 @@ def fit(
     progressbar: bool = False,
 ) -> tuple[Any, Any]:
     """Sample a network model; returns a draws posterior (``beta``, ``tau``) and diagnostics."""
-    from bayesmeta.diagnostics import ConvergenceWarning, Diagnostics
+    from bayesmeta.diagnostics import Diagnostics
     from bayesmeta.engines.nuts import DrawsPosterior, sample
 
     dt = sample(
@@ -137,12 +136,5 @@ def fit(
     dt["posterior"] = post[keep]
     dt.attrs["bayesmeta_seed"] = int(seed)
     diagnostics = Diagnostics.from_datatree(dt, keep)
-    if not diagnostics.ok:
-        warnings.warn(
-            "MCMC diagnostics failed: "
-            + "; ".join(diagnostics.problems)
-            + ". Do not trust these summaries; increase draws/tune or check the model.",
-            ConvergenceWarning,
-            stacklevel=4,
-        )
+    diagnostics.warn_if_failed(stacklevel=5)
     return DrawsPosterior(dt, None), diagnostics
