@@ -171,6 +171,9 @@ def _context(analysis: Analysis) -> dict[str, Any]:
         "sentences": [] if mcid is None else plain_language(r, mcid),
         "classical": analysis.classical,
         "sensitivity": analysis.sensitivity,
+        "likelihoods": analysis.likelihoods,
+        "averaging": None if analysis.averaging is None else analysis.averaging.models(),
+        "moderators": _moderator_table(r),
         "studies": r.studies(scale=analysis.scale).drop(
             columns=["ess_bulk", "ess_tail", "r_hat"], errors="ignore"
         ),
@@ -179,6 +182,15 @@ def _context(analysis: Analysis) -> dict[str, Any]:
         "prov": {k: v for k, v in prov.items() if v not in (None, "")},
         "created": r.provenance.get("created"),
     }
+
+
+def _moderator_table(r: Any) -> pd.DataFrame | None:
+    d = r.design
+    if d is None:
+        return None
+    if d.subgroup is not None:
+        return r.subgroups(scale="natural" if r.is_ratio else "analysis")
+    return r.coefficients()
 
 
 def analysis_html(
