@@ -174,15 +174,18 @@ def _check_missing(col: Any, name: str, labels: Sequence[str], only_if_used: str
         raise DataError(f"study '{labels[i]}': covariate column '{name}' is missing")
 
 
-@lru_cache(maxsize=64)
 def design_for(spec: Any, sd: Any) -> Design | None:
     """Return the design of ``spec``'s moderators or subgroup (None without moderators).
 
-    Cached per (spec, data) pair: both are immutable and hashed by identity, so the engine
-    and the result share one design matrix.
+    Cached per (moderators, subgroup, data): data are immutable and hashed by identity,
+    so every fit of the same data (engine, result, refits with other priors) shares one
+    design matrix.
     """
     if spec.moderators is None and spec.subgroup is None:
         return None
-    return design_matrix(
-        sd.covariates, sd.labels, moderators=spec.moderators, subgroup=spec.subgroup
-    )
+    return _cached_design(spec.moderators, spec.subgroup, sd)
+
+
+@lru_cache(maxsize=64)
+def _cached_design(moderators: Any, subgroup: str | None, sd: Any) -> Design:
+    return design_matrix(sd.covariates, sd.labels, moderators=moderators, subgroup=subgroup)

@@ -445,8 +445,8 @@ def fit_many(
             beta_prior_var=[v0],
             mask=M[sl],
         )
-        for name in ("mu", "tau", "theta_new"):
-            m = post.marginal(name)
+        margs = {name: post.marginal(name) for name in ("mu", "tau", "theta_new")}
+        for name, m in margs.items():
             qq = m.quantile(q)
             for col, val in (
                 (f"{name}_mean", m.mean()),
@@ -457,7 +457,7 @@ def fit_many(
                 cols.setdefault(col, []).append(np.broadcast_to(val, qq.shape[:1]))
         if x.size:
             for name, prefix in (("mu", "p_mu"), ("theta_new", "p_new")):
-                below = post.marginal(name).cdf(x)
+                below = margs[name].cdf(x)
                 p = 1.0 - below if direction == "greater" else below
                 for j, t in enumerate(thr):
                     cols.setdefault(f"{prefix}[{t:g}]", []).append(p[:, j])

@@ -154,22 +154,7 @@ class MetaResult:
 
     def _rows(self, name: str, ci_prob: float, natural: bool, interval: Interval) -> np.ndarray:
         """(n, 5) array of mean, sd, median, lower, upper for a marginal."""
-        m = self.marginal(name)
-        q = m.quantile(np.array([0.5]))[..., 0]
-        if interval == "shortest":
-            from bayesmeta.engines.base import shortest_interval
-
-            lim = shortest_interval(m, ci_prob)
-        else:
-            lim = m.quantile(np.array([(1 - ci_prob) / 2, (1 + ci_prob) / 2]))
-        if natural:
-            mean, sd = m.mean_sd_exp()
-            q, lim = np.exp(q), np.exp(lim)
-        else:
-            mean, sd = m.mean(), m.sd()
-        return np.column_stack(
-            [np.atleast_1d(mean), np.atleast_1d(sd), np.atleast_1d(q), np.atleast_2d(lim)]
-        )
+        return _summary_rows(self.marginal(name), ci_prob, natural, interval)
 
     def summary(
         self,
@@ -203,16 +188,19 @@ class MetaResult:
         natural = scale == "natural" and self.is_ratio
         if self.design is not None:
             return self.coefficients(ci_prob, scale=scale, interval=interval)
-        rows = {}
-        for name in ("mu", "tau", "theta_new"):
+        names = ("mu", "tau", "theta_new")
+        arr = np.empty((3, len(SUMMARY_COLUMNS) + len(_DIAG_COLUMNS)))
+        for i, name in enumerate(names):
             if name == "tau" and self.fixed:
-                rows[name] = np.zeros(5)
-                continue
-            rows[name] = self._rows(name, ci, natural and name != "tau", interval)[0]
-        table = pd.DataFrame.from_dict(rows, orient="index", columns=SUMMARY_COLUMNS)
-        table.index.name = "parameter"
-        for col in _DIAG_COLUMNS:
-            table[col] = [self._diag_value(n, col) for n in table.index]
+                arr[i, :5] = 0.0
+            else:
+                arr[i, :5] = self._rows(name, ci, natural and name != "tau", interval)[0]
+            arr[i, 5:] = [self._diag_value(name, col) for col in _DIAG_COLUMNS]
+        table = pd.DataFrame(
+            arr,
+            index=pd.Index(list(names), name="parameter"),
+            columns=SUMMARY_COLUMNS + _DIAG_COLUMNS,
+        )
         table.attrs.update(
             {
                 "ci_prob": ci,
@@ -263,21 +251,7 @@ class MetaResult:
     def _table(
         self, m: Any, index: list[str], ci: float, natural: bool, interval: Interval
     ) -> pd.DataFrame:
-        q = m.quantile(np.array([0.5]))[..., 0]
-        if interval == "shortest":
-            from bayesmeta.engines.base import shortest_interval
-
-            lim = shortest_interval(m, ci)
-        else:
-            lim = m.quantile(np.array([(1 - ci) / 2, (1 + ci) / 2]))
-        if natural:
-            mean, sd = m.mean_sd_exp()
-            q, lim = np.exp(q), np.exp(lim)
-        else:
-            mean, sd = m.mean(), m.sd()
-        arr = np.column_stack(
-            [np.atleast_1d(mean), np.atleast_1d(sd), np.atleast_1d(q), np.atleast_2d(lim)]
-        )
+        arr = _summary_rows(m, ci, natural, interval)
         return pd.DataFrame(arr, index=index, columns=SUMMARY_COLUMNS)
 
     def coefficients(
@@ -297,17 +271,20 @@ class MetaResult:
         natural = scale == "natural" and self.is_ratio
         beta = self.posterior.marginal("beta")
         tau = np.zeros(5) if self.fixed else self._rows("tau", ci, False, interval)[0]
-        table = self._table(beta, list(d.names), ci, natural, interval)
-        table = pd.DataFrame(
-            np.vstack([table.to_numpy(), tau]),
-            index=pd.Index([*d.names, "tau"], name="parameter"),
-            columns=SUMMARY_COLUMNS,
-        )
-        table["P(>0)"] = np.append(1.0 - beta.cdf(np.array([0.0]))[..., 0], np.nan)
-        for col in _DIAG_COLUMNS:
-            table[col] = [self._diag_value(f"beta[{n}]", col) for n in d.names] + [
-                self._diag_value("tau", col)
+        keys = [f"beta[{n}]" for n in d.names] + ["tau"]
+        diag = [[self._diag_value(k, col) for col in _DIAG_COLUMNS] for k in keys]
+        arr = np.column_stack(
+            [
+                np.vstack([_summary_rows(beta, ci, natural, interval), tau]),
+                np.append(1.0 - beta.cdf(np.array([0.0]))[..., 0], np.nan),
+                np.array(diag, dtype=float).reshape(len(keys), len(_DIAG_COLUMNS)),
             ]
+        )
+        table = pd.DataFrame(
+            arr,
+            index=pd.Index([*d.names, "tau"], name="parameter"),
+            columns=[*SUMMARY_COLUMNS, "P(>0)", *_DIAG_COLUMNS],
+        )
         table.attrs.update({"ci_prob": ci, "scale": "natural" if natural else "analysis"})
         return table
 
@@ -846,6 +823,26 @@ def load(path: str | os.PathLike[str]) -> MetaResult:
     diag = Diagnostics.from_dict(meta["diagnostics"], meta.get("diagnostics_table"))
     return MetaResult(
         spec=spec, data=sd, posterior=posterior, diagnostics=diag, provenance=meta["provenance"]
+    )
+
+
+def _summary_rows(m: Any, ci_prob: float, natural: bool, interval: Interval) -> np.ndarray:
+    """(n, 5) array of mean, sd, median, lower, upper for a marginal (quantiles in one call)."""
+    if interval == "shortest":
+        from bayesmeta.engines.base import shortest_interval
+
+        q = m.quantile(np.array([0.5]))[..., 0]
+        lim = shortest_interval(m, ci_prob)
+    else:
+        qs = m.quantile(np.array([0.5, (1 - ci_prob) / 2, (1 + ci_prob) / 2]))
+        q, lim = qs[..., 0], qs[..., 1:]
+    if natural:
+        mean, sd = m.mean_sd_exp()
+        q, lim = np.exp(q), np.exp(lim)
+    else:
+        mean, sd = m.mean(), m.sd()
+    return np.column_stack(
+        [np.atleast_1d(mean), np.atleast_1d(sd), np.atleast_1d(q), np.atleast_2d(lim)]
     )
 
 

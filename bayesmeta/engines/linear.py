@@ -109,9 +109,9 @@ _MOMENT_MARGIN = 0.02
 _CHUNK = 512
 #: Mixture components lighter than this are dropped (total dropped mass < 1e-10).
 _NODE_CUT = 1e-13
-#: Mixture quantiles: a Newton step below this fraction of the narrowest component's sd
-#: ends the search (the error after the step is of the order of its square, < 1e-13).
-_ACCEPT_STEP = 1e-7
+#: Mixture quantiles: a Halley step below this fraction of the narrowest component's sd
+#: ends the search (the error after it is of the order of its cube; Newton steps: square).
+_ACCEPT_STEP = 1e-5
 #: Offsets (into the tail) where the log density is probed: local slope, slope further
 #: out (exponential or polynomial decay?), far decay rate.
 _PROBE = np.array([0.0, 1.0, 10.0, 11.0, *_FAR])
@@ -189,9 +189,13 @@ class _Model:
 
 def _conditional(m: _Model, tau2: Array, *, moments: bool = True):
     """Log p(y | tau) (B, N) and, optionally, beta-hat (B, N, P), cov (B, N, P, P), d."""
-    d = 1.0 + tau2[..., None] * m.lam[:, None, :]  # (B, N, K)
+    d = tau2[..., None] * m.lam[:, None, :]  # (B, N, K)
+    d += 1.0
     iw = 1.0 / d
-    logd = np.log(d).sum(-1)
+    if moments:
+        logd = np.log(d).sum(-1)
+    else:  # d is not returned: take the log in place
+        logd = np.log(d, out=d).sum(-1)
     r = m.r[:, None, :]
     P = m.P
     B, N = tau2.shape
@@ -201,12 +205,13 @@ def _conditional(m: _Model, tau2: Array, *, moments: bool = True):
         delta = np.zeros((B, N, 0))
         cov = np.zeros((B, N, 0, 0))
     elif P == 1:
-        x = m.xt[:, None, :, 0]
-        ix = iw * x
-        a = (ix * x).sum(-1) + m.prec0[0]
-        dl = (ix * r).sum(-1) / a
-        res = r - x * dl[..., None]
-        quad = (iw * res * res).sum(-1) + m.prec0[0] * dl * dl
+        xb = m.xt[..., 0]
+        a = (iw @ (xb * xb)[..., None])[..., 0] + m.prec0[0]
+        dl = (iw @ (xb * m.r)[..., None])[..., 0] / a
+        res = r - xb[:, None, :] * dl[..., None]  # weighted residual sum of squares
+        res *= res
+        res *= iw
+        quad = res.sum(-1) + m.prec0[0] * dl * dl
         logdet_a = np.log(a)
         delta = dl[..., None]
         cov = (1.0 / a)[..., None, None]
@@ -369,11 +374,12 @@ def _npdf_mix(x: Array, m: Array, s: Array) -> Array:
 def _mixture_quantile(p: Array, m: Array, s: Array, q: Array, tol: float = 1e-13) -> Array:
     """Quantiles of normal mixtures: p, m, s (..., M); q (Q,) -> (..., Q).
 
-    One safeguarded Newton loop for every (mixture, probability) pair at once, started
-    from the normal approximation; pairs leave the loop as they converge (a Newton step
-    below ``_ACCEPT_STEP`` of the narrowest component's sd is taken and ends the search:
-    the error after it is of the order of the step squared). Falls back to bisection (in
-    asinh space: heavy tau tails give components with huge sds) outside the bracket.
+    One safeguarded Newton loop for every mixture and probability at once, started from
+    the normal approximation; mixtures leave the loop when all their quantiles have
+    converged. A Newton step below ``_ACCEPT_STEP`` of the narrowest component's sd is
+    taken and ends the search (the error after it is of the order of the step squared).
+    Outside the bracket it bisects in asinh space: heavy tau tails give components with
+    huge sds, and the bracket then shrinks geometrically, not linearly.
     """
     q = np.asarray(q, dtype=float)
     batch = np.broadcast_shapes(p.shape[:-1], m.shape[:-1], s.shape[:-1])
@@ -386,57 +392,71 @@ def _mixture_quantile(p: Array, m: Array, s: Array, q: Array, tol: float = 1e-13
     zmax = 40.0
     lo = np.where(live, m - zmax * s, np.inf).min(-1) - 1e-300
     hi = np.where(live, m + zmax * s, -np.inf).max(-1) + 1e-300
-    scale = np.where(live, s, np.inf).min(-1)  # the narrowest component
+    scale = np.where(live, s, np.inf).min(-1)[:, None]  # the narrowest component
     x = mean[:, None] + np.sqrt(var)[:, None] * special.ndtri(q)
-    x = np.clip(x, lo[:, None], hi[:, None]).reshape(-1)
+    x = np.clip(x, lo[:, None], hi[:, None])
+    lo = np.broadcast_to(lo[:, None], x.shape).copy()
+    hi = np.broadcast_to(hi[:, None], x.shape).copy()
     out = x.copy()
-    rows = np.repeat(np.arange(n), Q)
-    act = np.arange(n * Q)
-    qa = np.tile(q, n)
-    lo, hi, scale = lo[rows], hi[rows], scale[rows]
+    rows = np.arange(n)
+    fin = np.zeros(x.shape, bool)
     positive = bool(np.all(s[live] > 0))
     if positive:  # dead (zero-weight) components get sd 1: no 0 * inf
         inv_s = 1.0 / np.where(live, s, 1.0)
-        cols = [p[rows], m[rows], inv_s[rows], (p * inv_s * 0.3989422804014327)[rows]]
+        pw = p * inv_s * 0.3989422804014327
+        cols = [p, m, inv_s, pw, pw * inv_s]
     else:
-        cols = [p[rows], m[rows], s[rows]]
+        cols = [p, m, s]
+    accept = _ACCEPT_STEP if positive else _ACCEPT_STEP**2
     for _ in range(200):
         if positive:
-            pp, mm, iv, pw = cols
-            z = (x[:, None] - mm) * iv
-            F = (pp * special.ndtr(z)).sum(-1) - qa
-            f = (pw * np.exp(-0.5 * z * z)).sum(-1)
+            pp, mm, iv, pw, pw2 = cols
+            z = x[:, :, None] - mm[:, None, :]
+            z *= iv[:, None, :]
+            F = np.einsum("rm,rqm->rq", pp, special.ndtr(z)) - q
+            e = z * z
+            e *= -0.5
+            np.exp(e, out=e)
+            f = np.einsum("rm,rqm->rq", pw, e)
+            e *= z
+            f1 = -np.einsum("rm,rqm->rq", pw2, e)
         else:
             pp, mm, ss = cols
-            F = (pp * _ndtr_mix(x[:, None], mm, ss)).sum(-1) - qa
-            f = (pp * _npdf_mix(x[:, None], mm, ss)).sum(-1)
+            xb, mb, sb = x[:, :, None], mm[:, None, :], ss[:, None, :]
+            F = (pp[:, None, :] * _ndtr_mix(xb, mb, sb)).sum(-1) - q
+            f = (pp[:, None, :] * _npdf_mix(xb, mb, sb)).sum(-1)
         lo = np.where(F < 0, x, lo)
         hi = np.where(F >= 0, x, hi)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            x_new = x - F / f
+            nt = F / f
+            if positive:  # Halley's correction where it is small
+                c = 0.5 * nt * f1 / f
+                nt = np.where(np.abs(c) < 0.5, nt / (1.0 - c), nt)
+            x_new = x - nt
             step = np.abs(x_new - x)
         bad = ~np.isfinite(x_new) | (x_new < lo) | (x_new > hi)
         done = (
-            (np.abs(F) <= 1e-14)
+            fin
+            | (np.abs(F) <= 1e-14)
             | (step <= 1e-12 * scale)
             | (hi - lo <= 4 * np.spacing(np.abs(x) + 1e-300))
         )
-        # bisect in asinh(x / scale): a bracket spanning many orders of magnitude (heavy
-        # tau tails give components with huge sds) shrinks geometrically, not linearly
         with np.errstate(over="ignore", invalid="ignore"):
             mid = scale * np.sinh(0.5 * (np.arcsinh(lo / scale) + np.arcsinh(hi / scale)))
         mid = np.where(np.isfinite(mid), mid, 0.5 * (lo + hi))
         x = np.where(done, x, np.where(bad, mid, x_new))
-        fin = done | (~bad & (step <= _ACCEPT_STEP * scale))
-        if fin.any():
-            out[act[fin]] = x[fin]
-            keep = ~fin
-            if not keep.any():
+        fin = done | (~bad & (step <= accept * scale))
+        over = fin.all(1)
+        if over.any():
+            out[rows[over]] = x[over]
+            if over.all():
                 break
-            act, x, lo, hi, scale, qa = act[keep], x[keep], lo[keep], hi[keep], scale[keep], qa[keep]
-            cols = [c[keep] for c in cols]
+            if over.mean() > 0.25:  # compact the mixtures still at work
+                keep = ~over
+                rows, x, lo, hi, fin, scale = (a[keep] for a in (rows, x, lo, hi, fin, scale))
+                cols = [c[keep] for c in cols]
     else:
-        out[act] = x
+        out[rows] = x
     return out.reshape(*batch, Q)
 
 
