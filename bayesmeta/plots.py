@@ -1108,7 +1108,7 @@ def mcmc_diagnostics(result: MetaResult) -> dict[str, Any]:
     out = {}
     for fname, fn in (("trace.png", azp.plot_trace_dist), ("rank.png", azp.plot_rank)):
         pc = fn(dt, var_names=names, backend="matplotlib")
-        out[fname] = pc.viz["chart"].item() if hasattr(pc.viz["chart"], "item") else pc.viz["chart"]
+        out[fname] = pc.viz.ds["figure"].item()
     return out
 
 

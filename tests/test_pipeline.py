@@ -247,3 +247,19 @@ def test_averaging_section(tmp_path):
     assert list(models.index) == ["fixed_H0", "fixed_H1", "random_H0", "random_H1"]
     assert models["posterior_prob"].sum() == pytest.approx(1.0)
     assert "Bayesian model averaging" in a.text()
+
+
+def test_nuts_out_writes_arviz_trace_and_rank_plots(tmp_path):
+    df = pd.DataFrame(
+        {"study": ["A", "B", "C"], "estimate": [0.4, 0.7, 0.2], "se": [0.2, 0.25, 0.3]}
+    )
+    spec = bayesmeta.AnalysisSpec.from_kwargs(
+        data=df, measure="SMD", engine="nuts", draws=200, tune=200, chains=2, seed=1
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bayesmeta.ConvergenceWarning)
+        a = bayesmeta.run_analysis(spec)
+        a.write(tmp_path / "o")
+    for name in ("trace.png", "rank.png"):
+        assert (tmp_path / "o" / name).stat().st_size > 10_000, name
+    assert "trace.png" in (tmp_path / "o" / "report.md").read_text()
