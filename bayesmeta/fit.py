@@ -347,10 +347,14 @@ def fit_many(
     direction: Literal["greater", "less"] = "greater",
     ci_prob: float = 0.95,
     chunk: int = 256,
+    likelihood: Likelihood = "normal",
+    baseline_prior: PriorLike = None,
 ) -> pd.DataFrame:
-    """Fit many normal-normal meta-analyses from one long table with the exact engine.
+    """Fit many meta-analyses from one long table with the exact engines.
 
-    Vectorised across analyses (in chunks), so thousands of fits take seconds. The options
+    Normal likelihood: vectorised across analyses (in chunks), so thousands of fits take
+    seconds. ``likelihood="binomial"`` (arm-level binary data, OR): the exact
+    binomial-normal engine, one analysis at a time (tens of milliseconds each). The options
     are checked by the same :class:`~bayesmeta.spec.AnalysisSpec` as :func:`fit`.
 
     Parameters
@@ -367,6 +371,9 @@ def fit_many(
         Candidate MCIDs on the natural scale (ratios for OR/RR/HR).
     direction : {"greater", "less"}
     ci_prob : float
+    likelihood : {"normal", "binomial"}
+    baseline_prior : Prior, optional
+        Binomial likelihood: prior on the baseline log odds (default Normal(0, 10)).
 
     Returns
     -------
@@ -385,6 +392,7 @@ def fit_many(
     >>> out.index.tolist(), out["k"].tolist()
     (['a', 'b'], [2, 1])
     """
+    from bayesmeta import engines
     from bayesmeta.data import study_data
     from bayesmeta.engines import linear
 
@@ -397,6 +405,8 @@ def fit_many(
         direction=direction,
         ci_prob=ci_prob,
         engine="exact",
+        likelihood=likelihood,
+        baseline_prior=baseline_prior,
     )
     if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
         raise SpecError(f"chunk must be an integer >= 1 (got {chunk!r})")
@@ -435,6 +445,12 @@ def fit_many(
     q = np.array([(1 - ci_prob) / 2, 0.5, (1 + ci_prob) / 2])
     m0, v0 = (mu_p.mu, mu_p.sigma**2) if isinstance(mu_p, P.Normal) else (0.0, np.inf)
     cols: dict[str, list[np.ndarray]] = {}
+    if resolved.likelihood == "binomial":
+        for b in range(B):
+            rows = np.flatnonzero(codes == b)
+            post, _ = engines.run(resolved, sd.subset(list(rows)))
+            _collect(cols, post, q, x, thr, direction, batched=False)
+        return _many_table(cols, names, by, counts, sd, resolved, ci_prob, direction)
     for start in range(0, B, chunk):
         sl = slice(start, start + chunk)
         post = linear.integrate(
@@ -445,23 +461,52 @@ def fit_many(
             beta_prior_var=[v0],
             mask=M[sl],
         )
-        margs = {name: post.marginal(name) for name in ("mu", "tau", "theta_new")}
-        for name, m in margs.items():
-            qq = m.quantile(q)
-            for col, val in (
-                (f"{name}_mean", m.mean()),
-                (f"{name}_median", qq[:, 1]),
-                (f"{name}_lower", qq[:, 0]),
-                (f"{name}_upper", qq[:, 2]),
-            ):
-                cols.setdefault(col, []).append(np.broadcast_to(val, qq.shape[:1]))
-        if x.size:
-            for name, prefix in (("mu", "p_mu"), ("theta_new", "p_new")):
-                below = margs[name].cdf(x)
-                p = 1.0 - below if direction == "greater" else below
-                for j, t in enumerate(thr):
-                    cols.setdefault(f"{prefix}[{t:g}]", []).append(p[:, j])
-        cols.setdefault("log_evidence", []).append(np.asarray(post.log_evidence))
+        _collect(cols, post, q, x, thr, direction, batched=True)
+    return _many_table(cols, names, by, counts, sd, resolved, ci_prob, direction)
+
+
+def _collect(
+    cols: dict[str, list[np.ndarray]],
+    post: Any,
+    q: np.ndarray,
+    x: np.ndarray,
+    thr: np.ndarray,
+    direction: str,
+    *,
+    batched: bool,
+) -> None:
+    """Append one chunk's (or one analysis's) summaries to the fit_many columns."""
+    margs = {name: post.marginal(name) for name in ("mu", "tau", "theta_new")}
+    for name, m in margs.items():
+        qq = np.atleast_2d(m.quantile(q))
+        n = qq.shape[0]
+        for col, val in (
+            (f"{name}_mean", m.mean()),
+            (f"{name}_median", qq[:, 1]),
+            (f"{name}_lower", qq[:, 0]),
+            (f"{name}_upper", qq[:, 2]),
+        ):
+            cols.setdefault(col, []).append(np.broadcast_to(val, (n,)))
+    if x.size:
+        for name, prefix in (("mu", "p_mu"), ("theta_new", "p_new")):
+            below = np.atleast_2d(margs[name].cdf(x))
+            p = 1.0 - below if direction == "greater" else below
+            for j, t in enumerate(thr):
+                cols.setdefault(f"{prefix}[{t:g}]", []).append(p[:, j])
+    ev = np.asarray(post.log_evidence, dtype=float)
+    cols.setdefault("log_evidence", []).append(ev if batched else ev.reshape(1))
+
+
+def _many_table(
+    cols: dict[str, list[np.ndarray]],
+    names: Any,
+    by: str,
+    counts: np.ndarray,
+    sd: StudyData,
+    resolved: AnalysisSpec,
+    ci_prob: float,
+    direction: str,
+) -> pd.DataFrame:
     out = pd.DataFrame(
         {c: np.concatenate(v) for c, v in cols.items()}, index=pd.Index(names, name=by)
     )
@@ -469,8 +514,9 @@ def fit_many(
     out.attrs.update(
         {
             "measure": sd.measure,
-            "mu_prior": repr(mu_p),
-            "tau_prior": repr(tau_p),
+            "likelihood": resolved.likelihood,
+            "mu_prior": repr(resolved.mu_prior),
+            "tau_prior": repr(resolved.tau_prior),
             "ci_prob": ci_prob,
             "direction": direction,
         }

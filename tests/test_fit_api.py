@@ -163,3 +163,21 @@ def test_seed_is_recorded_when_not_given(est):
     assert isinstance(r.spec.seed, int)
     assert r.provenance["spec"]["seed"] == r.spec.seed
     assert r.provenance["versions"]["numpy"] == np.__version__
+
+
+def test_fit_many_binomial_uses_the_exact_binomial_engine(crins):
+    # issue 12: fit_many reuses the exact binomial-normal engine; each row must equal the
+    # single fit of that analysis
+    long = pd.concat([crins.assign(analysis="all"), crins.iloc[:3].assign(analysis="first three")])
+    out = bayesmeta.fit_many(
+        long, measure="OR", likelihood="binomial", thresholds=[0.5], direction="less"
+    )
+    assert out.index.tolist() == ["all", "first three"] and out["k"].tolist() == [6, 3]
+    single = bayesmeta.fit(crins, "OR", likelihood="binomial", seed=0)
+    s = single.summary()
+    assert out.loc["all", "mu_median"] == pytest.approx(s.loc["mu", "median"], abs=1e-9)
+    assert out.loc["all", "tau_upper"] == pytest.approx(s.loc["tau", "upper"], abs=1e-9)
+    p = single.prob_exceeds([0.5], direction="less")["p_mu"].iloc[0]
+    assert out.loc["all", "p_mu[0.5]"] == pytest.approx(p, abs=1e-9)
+    assert np.isfinite(out["log_evidence"]).all()
+    assert out.attrs["likelihood"] == "binomial"
