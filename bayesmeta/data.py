@@ -54,6 +54,7 @@ import re
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -749,7 +750,12 @@ class StudyData:
         """Digest of the canonical table and the covariates (full precision).
 
         A table without covariates has the same digest as before covariates existed.
+        Computed once (StudyData is immutable).
         """
+        return self._digest
+
+    @cached_property
+    def _digest(self) -> str:
         buf = io.StringIO()
         self.table.to_csv(buf, index=False, float_format="%.17g", lineterminator="\n")
         if self.covariates.shape[1]:

@@ -82,11 +82,48 @@ class Design:
         frame = pd.DataFrame(newdata)
         if self.subgroup is not None:
             frame = frame.assign(**{self.subgroup: frame[self.subgroup].astype(str)})
+        else:
+            fast = self._numeric_rows(frame)
+            if fast is not None:
+                return fast
         try:
             mm = self.model_spec.get_model_matrix(frame, na_action="raise")
         except Exception as exc:  # formulaic raises several error types
             raise DataError(f"newdata does not fit the formula {self.formula!r}: {exc}") from None
         return np.asarray(mm, dtype=float)
+
+    def _numeric_rows(self, frame: Any) -> np.ndarray | None:
+        """Build the rows without formulaic when that is provably the same (else None).
+
+        That is when every column is the intercept or a covariate used as it is: the
+        column names are ``Intercept`` and exactly the formula's variables, and the new
+        values of those are finite numbers (not booleans). Anything else (transforms,
+        categories, interactions, missing values) goes through formulaic.
+        """
+        names = self.names
+        used = [n for n in names if n != "Intercept"]
+        if (
+            self.model_spec is None
+            or len(set(names)) != len(names)
+            or "Intercept" in frame.columns
+            or set(used) != {str(v) for v in self.model_spec.required_variables}
+            or not frame.columns.is_unique
+        ):
+            return None
+        out = np.ones((len(frame), len(names)))
+        for j, name in enumerate(names):
+            if name == "Intercept":
+                continue
+            if name not in frame.columns:
+                return None
+            col = frame[name]
+            if col.dtype.kind not in "iuf":
+                return None
+            v = col.to_numpy(dtype=float)
+            if not np.isfinite(v).all():
+                return None
+            out[:, j] = v
+        return out
 
 
 def design_matrix(

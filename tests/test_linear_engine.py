@@ -682,3 +682,77 @@ def test_r_named_priors(analysis, prior_name):
                 if isinstance(want, float) and np.isnan(want):
                     continue
                 assert got[row][key] == pytest.approx(want, abs=TOL_R_OPTIM), (what, row, key)
+
+
+# ------------------------------------------------------------------------------------------
+# fast paths (several coefficients; design rows without formulaic)
+# ------------------------------------------------------------------------------------------
+def test_conditional_several_coefficients_matches_direct_algebra(monkeypatch):
+    """The matmul/row-block path of _conditional equals the textbook formulas."""
+    from bayesmeta.engines import linear
+
+    rng = np.random.default_rng(3)
+    B, K, P, N = 2, 30, 3, 41
+    xt = rng.normal(size=(B, K, P))
+    lam = rng.uniform(0.5, 3, size=(B, K))
+    m = linear._Model(
+        yt=rng.normal(size=(B, K)),
+        xt=xt,
+        lam=lam,
+        k=np.full(B, K),
+        logdet_s=np.zeros(B),
+        m0=np.array([0.1, -0.2, 0.0]),
+        prec0=np.array([0.25, 0.0, 1.0]),
+        p_flat=1,
+        logdet_v0=0.0,
+        tinv=None,
+        sqrt_s=np.ones((B, K)),
+        y=np.zeros((B, K)),
+        x=xt,
+        offset=np.zeros((B, K)),
+        mask=np.ones((B, K), bool),
+    )
+    tau2 = rng.uniform(0.01, 4, size=(B, N))
+    monkeypatch.setattr(linear, "_MM_MNK", 7 * K)  # force several row blocks
+    ll, bh, cov, _ = linear._conditional(m, tau2)
+    ll2, _ = linear._conditional(m, tau2, moments=False)
+    for b in range(B):
+        for n in range(N):
+            iw = 1 / (1 + tau2[b, n] * lam[b])
+            a = xt[b].T @ (iw[:, None] * xt[b]) + np.diag(m.prec0)
+            r = m.yt[b] - xt[b] @ m.m0
+            delta = np.linalg.solve(a, xt[b].T @ (iw * r))
+            res = r - xt[b] @ delta
+            quad = (iw * res * res).sum() + delta @ (m.prec0 * delta)
+            want = -0.5 * (
+                (K - 1) * math.log(2 * math.pi)
+                + np.log(1 / iw).sum()
+                + np.linalg.slogdet(a)[1]
+                + quad
+            )
+            assert ll[b, n] == pytest.approx(want, abs=1e-10)
+            assert ll2[b, n] == pytest.approx(want, abs=1e-10)
+            np.testing.assert_allclose(bh[b, n], m.m0 + delta, atol=1e-12)
+            np.testing.assert_allclose(cov[b, n], np.linalg.inv(a), atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "formula",
+    ["~ a", "~ a + b", "~ 0 + a + b", "~ b + a", "~ a * b", "~ np.log(b) + a", "~ C(g) + a"],
+)
+def test_design_rows_fast_path_matches_formulaic(formula):
+    import pandas as pd
+
+    from bayesmeta.design import design_matrix
+    from bayesmeta.errors import DataError
+
+    cov = pd.DataFrame({"a": [1.0, 2.5, -1.0, 0.3], "b": [2, 3, 5, 7], "g": ["u", "v", "u", "v"]})
+    d = design_matrix(cov, list("ABCD"), moderators=formula)
+    new = {"a": [0.0, 1.5, -2.0], "b": [1, 4, 9], "g": ["v", "u", "u"]}
+    want = np.asarray(d.model_spec.get_model_matrix(pd.DataFrame(new)), dtype=float)
+    np.testing.assert_array_equal(d.rows(new), want)
+    np.testing.assert_array_equal(d.rows(cov), d.X)
+    with pytest.raises(DataError):  # missing values still go to formulaic (and fail)
+        d.rows({"a": [np.nan], "b": [np.nan], "g": [None]})
+    fast = d._numeric_rows(pd.DataFrame(new))
+    assert (fast is not None) == (formula in ("~ a", "~ a + b", "~ 0 + a + b", "~ b + a"))

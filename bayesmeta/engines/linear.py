@@ -187,6 +187,25 @@ class _Model:
         )
 
 
+#: Largest m * n * k of one matrix product: OpenBLAS multi-threads larger ones, and waking
+#: its threads costs milliseconds when the other cores are busy (these products take
+#: microseconds), so larger products are done in row blocks.
+_MM_MNK = 1 << 17
+
+
+def _matmul_rows(a: Array, b: Array) -> Array:
+    """Return ``a @ b`` (a: (B, N, K), b: (B, K, Q)) in row blocks of at most ``_MM_MNK``."""
+    n, k = a.shape[-2:]
+    q = b.shape[-1]
+    step = max(_MM_MNK // max(k * q, 1), 1)
+    if n <= step:
+        return a @ b
+    out = np.empty((*np.broadcast_shapes(a.shape[:-2], b.shape[:-2]), n, q))
+    for i in range(0, n, step):
+        np.matmul(a[..., i : i + step, :], b, out=out[..., i : i + step, :])
+    return out
+
+
 def _conditional(m: _Model, tau2: Array, *, moments: bool = True):
     """Log p(y | tau) (B, N) and, optionally, beta-hat (B, N, P), cov (B, N, P, P), d."""
     d = tau2[..., None] * m.lam[:, None, :]  # (B, N, K)
@@ -216,14 +235,31 @@ def _conditional(m: _Model, tau2: Array, *, moments: bool = True):
         delta = dl[..., None]
         cov = (1.0 / a)[..., None, None]
     else:
-        a = np.einsum("bnk,bkp,bkq->bnpq", iw, m.xt, m.xt) + np.diag(m.prec0)
-        c = np.einsum("bnk,bkp,bk->bnp", iw, m.xt, m.r)
+        # weighted cross products by one matrix product (BLAS), not a 3-operand einsum:
+        # columns x_p x_q (p <= q), then x_p r
+        xt = m.xt
+        iu, ju = np.triu_indices(P)
+        cols = np.concatenate([xt[..., iu] * xt[..., ju], xt * m.r[..., None]], axis=-1)
+        prod = _matmul_rows(iw, cols)  # (B, N, P (P + 1) / 2 + P)
+        nu = iu.size
+        a = np.empty((B, N, P, P))
+        a[..., iu, ju] = prod[..., :nu]
+        a[..., ju, iu] = prod[..., :nu]
+        a += np.diag(m.prec0)
+        c = prod[..., nu:]
         chol = np.linalg.cholesky(a)
-        delta = np.linalg.solve(a, c[..., None])[..., 0]
-        res = r - np.einsum("bkp,bnp->bnk", m.xt, delta)
-        quad = (iw * res * res).sum(-1) + np.einsum("bnp,p,bnp->bn", delta, m.prec0, delta)
+        if moments:
+            cov = np.linalg.inv(a)
+            delta = (cov @ c[..., None])[..., 0]
+        else:
+            cov = None
+            delta = np.linalg.solve(a, c[..., None])[..., 0]
+        res = _matmul_rows(delta, xt.transpose(0, 2, 1))  # (B, N, K)
+        np.subtract(r, res, out=res)
+        res *= res
+        res *= iw
+        quad = res.sum(-1) + (delta * delta) @ m.prec0
         logdet_a = 2 * np.log(np.diagonal(chol, axis1=-2, axis2=-1)).sum(-1)
-        cov = np.linalg.inv(a) if moments else None
     ll = -0.5 * (
         (m.k - m.p_flat)[:, None] * _LOG2PI
         + m.logdet_s[:, None]
