@@ -274,6 +274,19 @@ def _beta_prior(v: Any) -> tuple[Any, str | None]:
     return _prior("real")(v)
 
 
+def _model_probs(v: Any) -> tuple[Any, str | None]:
+    """Prior model probabilities: the same rule as :func:`bayesmeta.average` applies."""
+    if v is None:
+        return None, None
+    from bayesmeta.averaging import _prior_probs
+
+    try:
+        _prior_probs(v)
+    except (ValueError, TypeError) as exc:
+        return v, str(exc).removeprefix("prior_model_probs ")
+    return (dict(v) if isinstance(v, Mapping) else tuple(v)), None
+
+
 def _path(v: Any) -> tuple[Any, str | None]:
     if v is None:
         return None, None
@@ -448,7 +461,7 @@ FIELDS: tuple[Field, ...] = (
         "averaging.prior_model_probs",
         None,
         None,
-        _anything,
+        _model_probs,
         "prior probabilities of fixed_H0, fixed_H1, random_H0, random_H1 (equal by default)",
     ),
     Field("source", None, None, None, _path, "the analysis file this spec was read from"),

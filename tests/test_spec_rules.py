@@ -294,3 +294,12 @@ def test_tiny_standard_error_single_study_keeps_the_prior_on_tau():
     prior_median = priors.HalfNormal(0.5).ppf([0.5])[0]
     assert r.summary().loc["tau", "median"] == pytest.approx(prior_median, rel=0.05)
     assert not math.isnan(r.heterogeneity().loc["I2", "median"])
+
+
+def test_prior_model_probs_are_checked_by_the_spec():
+    with pytest.raises(SpecError, match="prior_model_probs needs exactly the keys"):
+        bayesmeta.AnalysisSpec.from_kwargs(
+            measure="SMD", averaging=True, prior_model_probs={"fixed_H0": 1.0}
+        )
+    with pytest.raises(SpecError, match="prior_model_probs must sum to 1"):
+        bayesmeta.AnalysisSpec.from_kwargs(measure="SMD", prior_model_probs=[0.5] * 4)
