@@ -38,9 +38,10 @@ def add_network_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "network",
         help="network meta-analysis: every treatment against every other",
-        description="Bayesian network meta-analysis (exact engine for the normal likelihood, "
-        "NUTS for the binomial): relative effects, prediction, league table, ranks, SUCRA, "
-        "MCID probabilities and node-splitting.",
+        description="Bayesian network meta-analysis (exact engine for the normal likelihood "
+        "and for a pairwise binomial network, NUTS for other binomial networks): relative "
+        "effects, prediction, league table, ranks, SUCRA, MCID probabilities and "
+        "node-splitting.",
         epilog=_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -4,7 +4,10 @@ r"""fit_network(): network data + priors + engine -> :class:`NetworkResult`.
   (:func:`bayesmeta.engines.linear.integrate`, quadrature over tau; milliseconds), or NUTS
   with ``engine="nuts"`` (the same marginal model).
 * Binomial likelihood on arms (logit link, study baselines): NUTS
-  (:mod:`bayesmeta.engines.nuts_network`).
+  (:mod:`bayesmeta.engines.nuts_network`); a pairwise network (two treatments, every study
+  comparing both) with a Normal baseline prior goes to the exact binomial-normal engine
+  (:func:`bayesmeta.engines.grid.integrate_binomial`, via :mod:`bayesmeta.network.pairwise`)
+  unless ``engine="nuts"``.
 
 Model (consistency, random effects; :math:`d_{\mathrm{ref}} = 0`):
 
@@ -82,7 +85,8 @@ def fit_network(
         Reference treatment (every d is against it).
     model : {"random", "fixed"}
     likelihood : {"normal", "binomial"}
-        ``normal`` on contrasts (exact engine); ``binomial`` on arm counts (NUTS).
+        ``normal`` on contrasts (exact engine); ``binomial`` on arm counts (NUTS; the
+        exact binomial-normal engine for a pairwise network of two treatments).
     d_prior : Prior or str, optional
         Prior on each basic parameter (default Normal(0, 100), as TSD2); ``"flat"`` allowed.
     tau_prior : Prior or str, optional
@@ -98,7 +102,7 @@ def fit_network(
         with direct and indirect evidence (``nodesplit``) now; either can be asked for later
         with :meth:`NetworkResult.unrelated_effects` / :meth:`NetworkResult.node_split`.
     seed : int, optional
-        Seed of NUTS and of the exact engine's independent draws (default 0 for exact, drawn
+        Seed of NUTS and of the exact engines' independent draws (default 0 for exact, drawn
         and recorded for NUTS).
     lower_better : bool
         Lower effects are better (ranks, SUCRA, P(best)).
@@ -214,6 +218,19 @@ def _fit_design(
             seed=seed,
         )
         return NetworkFit(design, post, None, "exact", time.perf_counter() - t0)
+    if spec.likelihood == "binomial" and spec.engine in ("auto", "exact"):
+        exact = _fit_pairwise_binomial(spec, nd, design, pri, seed, t0)
+        if exact is not None:
+            return exact
+        if spec.engine == "exact":
+            from bayesmeta.spec import SpecError
+
+            raise SpecError(
+                "engine='exact' applies to the binomial likelihood only for a pairwise network "
+                "(two treatments, every study comparing both) with a Normal baseline prior; "
+                "use engine='nuts' or 'auto'",
+                [("engine", "exact does not apply to this binomial network")],
+            )
     from bayesmeta.engines import nuts_network as nn
 
     if tau is not None:
@@ -232,6 +249,44 @@ def _fit_design(
         target_accept=spec.target_accept,
     )
     return NetworkFit(design, post, diag, "nuts", time.perf_counter() - t0)
+
+
+def _pairwise_exact(nd: NetworkData, design: Any, pri: dict) -> dict | None:
+    """Return the pairwise arm counts when the exact binomial-normal engine applies, else None."""
+    from bayesmeta.network.pairwise import pairwise_arms
+
+    if type(pri.get("baseline")).__name__ != "Normal":
+        return None
+    return pairwise_arms(nd, design)
+
+
+def _fit_pairwise_binomial(
+    spec: NetworkSpec, nd: NetworkData, design: Any, pri: dict, seed: int, t0: float
+) -> NetworkFit | None:
+    """Exact binomial-normal fit of a pairwise network (None when it does not apply).
+
+    Applies with two treatments, every study comparing both, and a Normal baseline prior
+    (the exact engine's model); d is the engine's mu (the non-reference treatment against
+    the reference).
+    """
+    from bayesmeta.network.pairwise import pairwise_posterior
+
+    counts = _pairwise_exact(nd, design, pri)
+    if counts is None:
+        return None
+    tau = pri["tau"]
+    if tau is not None:
+        tau = tau.bind(np.sqrt(np.diag(design.S)))
+    post = pairwise_posterior(
+        counts,
+        d_prior=pri["d"],
+        tau_prior=tau,
+        baseline_prior=pri["baseline"],
+        seed=seed,
+        chains=EXACT_DRAWS[0],
+        draws=EXACT_DRAWS[1],
+    )
+    return NetworkFit(design, post, None, "exact", time.perf_counter() - t0)
 
 
 def _arms_for(nd: NetworkData, design: Any) -> tuple[pd.DataFrame, np.ndarray]:
@@ -267,14 +322,15 @@ def fit_network_spec(spec: NetworkSpec, nd: NetworkData) -> NetworkResult:
             f"n); these data are {nd.kind}"
         )
     pri = resolve_priors(spec, nd)
+    design = consistency_design(nd, spec.reference)
     seed = spec.seed
     if seed is None:
         seed = (
             0
-            if spec.likelihood == "normal" and spec.engine != "nuts"
+            if spec.engine != "nuts"
+            and (spec.likelihood == "normal" or _pairwise_exact(nd, design, pri))
             else int(np.random.default_rng().integers(2**31 - 1))
         )
-    design = consistency_design(nd, spec.reference)
     main = _fit_design(spec, nd, design, pri, seed)
     # zero-cell corrections concern the normal approximation only
     notes = () if spec.likelihood == "binomial" else nd.notes

@@ -96,7 +96,7 @@ FIELDS: tuple[Field, ...] = (
         "--likelihood",
         "normal",
         _choice("normal", "binomial"),
-        "normal on contrasts (exact) or binomial on arms (NUTS)",
+        "normal on contrasts (exact) or binomial on arms (NUTS; exact when pairwise)",
     ),
     Field(
         "consistency",
@@ -212,10 +212,7 @@ def _build(base: dict[str, Any], overrides: Mapping[str, Any], *, origin: str) -
     if values["baseline_prior"] is not None and values["likelihood"] != "binomial":
         problems.append(("baseline_prior", "applies to the binomial likelihood only"))
     if values["likelihood"] == "binomial":
-        if values["engine"] == "exact":
-            problems.append(
-                ("engine", "exact does not apply to the binomial likelihood (use nuts or auto)")
-            )
+        # engine="exact" is checked against the data when fitting (pairwise networks only)
         if values["measure"] not in (None, "OR"):
             problems.append(("likelihood", "binomial is on the log odds ratio scale (OR)"))
     if values["data"] is not None and values["dataset"] is not None:
