@@ -737,17 +737,8 @@ def _improper(name: str, what: str) -> PriorError:
 
 
 @dataclass(frozen=True, repr=False)
-class ImproperUniform(Prior):
-    """Improper uniform prior on ``tau >= 0``: ``p(tau) ∝ 1`` (R bayesmeta ``"uniform"``).
-
-    R bayesmeta's default ``tau.prior``. Not :class:`Uniform`, which is a proper prior on a
-    finite interval. ``logpdf`` is 0 on ``[0, inf)`` and ``-inf`` below.
-
-    Examples
-    --------
-    >>> ImproperUniform().logpdf([-1.0, 0.0, 2.0])
-    array([-inf,   0.,   0.])
-    """
+class _ImproperTau(Prior):
+    """Base of the improper priors on tau: positive support, no normalising constant."""
 
     support: ClassVar[str] = "positive"
 
@@ -759,6 +750,20 @@ class ImproperUniform(Prior):
     def scipy(self) -> Any:
         """Raise: an improper prior has no scipy equivalent."""
         raise _improper(repr(self), "scipy equivalent")
+
+
+@dataclass(frozen=True, repr=False)
+class ImproperUniform(_ImproperTau):
+    """Improper uniform prior on ``tau >= 0``: ``p(tau) ∝ 1`` (R bayesmeta ``"uniform"``).
+
+    R bayesmeta's default ``tau.prior``. Not :class:`Uniform`, which is a proper prior on a
+    finite interval. ``logpdf`` is 0 on ``[0, inf)`` and ``-inf`` below.
+
+    Examples
+    --------
+    >>> ImproperUniform().logpdf([-1.0, 0.0, 2.0])
+    array([-inf,   0.,   0.])
+    """
 
     def logpdf(self, x: ArrayLike) -> NDArray[np.float64]:
         """Return 0 on ``[0, inf)``, ``-inf`` below (unnormalised)."""
@@ -773,7 +778,7 @@ class ImproperUniform(Prior):
 
 
 @dataclass(frozen=True, repr=False)
-class ImproperUniformSqrt(Prior):
+class ImproperUniformSqrt(_ImproperTau):
     """Improper uniform prior on ``sqrt(tau)``: ``p(tau) ∝ tau^(-1/2)`` (R bayesmeta ``"sqrt"``).
 
     ``logpdf`` is ``-log(tau)/2`` for ``tau > 0``, ``+inf`` at 0 (the density diverges, as
@@ -784,17 +789,6 @@ class ImproperUniformSqrt(Prior):
     >>> ImproperUniformSqrt().logpdf([0.25, 4.0])
     array([ 0.69314718, -0.69314718])
     """
-
-    support: ClassVar[str] = "positive"
-
-    @property
-    def proper(self) -> bool:
-        """False: the density does not integrate."""
-        return False
-
-    def scipy(self) -> Any:
-        """Raise: an improper prior has no scipy equivalent."""
-        raise _improper(repr(self), "scipy equivalent")
 
     def logpdf(self, x: ArrayLike) -> NDArray[np.float64]:
         """Return ``-log(x)/2`` on ``[0, inf)``, ``-inf`` below (unnormalised)."""

@@ -27,24 +27,9 @@ def _long(crins: pd.DataFrame, flip: tuple[str, ...] = ()) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def crins_wide():
-    """Crins et al. 2014: IL-2RA vs control, acute rejection (as tests/conftest.py)."""
-    return pd.DataFrame(
-        {
-            "study": [
-                "Heffron 2003",
-                "Gibelli 2004",
-                "Schuller 2005",
-                "Ganschow 2005",
-                "Spada 2006",
-                "Gras 2008",
-            ],
-            "events_t": [14, 16, 3, 9, 4, 0],
-            "n_t": [61, 28, 18, 54, 36, 50],
-            "events_c": [15, 19, 8, 29, 11, 3],
-            "n_c": [20, 28, 12, 54, 36, 34],
-        }
-    )
+def crins_wide(crins):
+    """Crins et al. 2014 in the wide pairwise shape (the conftest fixture)."""
+    return crins
 
 
 @pytest.fixture(scope="module")
