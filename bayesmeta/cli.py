@@ -76,9 +76,17 @@ def _columns_type(text: str) -> dict[str, str]:
     return out
 
 
-def _add_model_options(p: argparse.ArgumentParser) -> None:
+def _add_model_options(p: argparse.ArgumentParser, *, network: bool = False) -> None:
     g = p.add_argument_group("model (override the analysis file)")
-    g.add_argument("--measure", help="effect measure for a CSV: MD, SMD, OR, RR, RD, HR, GEN")
+    if network:
+        g.add_argument("--reference", help="reference treatment (required for a CSV), e.g. placebo")
+        g.add_argument(
+            "--measure",
+            help="OR (binary arms), MD or SMD (continuous arms), or the scale of given "
+            "contrasts: MD, SMD, OR, RR, HR, GEN (default by the table's shape)",
+        )
+    else:
+        g.add_argument("--measure", help="effect measure for a CSV: MD, SMD, OR, RR, RD, HR, GEN")
     g.add_argument(
         "--columns", type=_columns_type, help="rename CSV columns, e.g. trial=study,yr=year"
     )
@@ -90,7 +98,7 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--likelihood",
         choices=["normal", "binomial"],
-        help="normal-normal on effect sizes, or binomial-normal on arm-level events "
+        help="normal on effect sizes (contrasts), or binomial on arm-level events "
         "(default: normal)",
     )
     g.add_argument(
@@ -98,27 +106,49 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
         choices=["auto", "exact", "nuts"],
         help="exact integration, NUTS, or the best that applies (default: auto)",
     )
-    g.add_argument(
-        "--moderators",
-        help="meta-regression on covariate columns: a formula such as '~ ablat + C(alloc)' "
-        "(formulaic syntax)",
-    )
-    g.add_argument("--subgroup", help="subgroup analysis by this covariate column (common tau)")
-    g.add_argument(
-        "--mu-prior",
-        help='prior on mu, e.g. "normal(0, 4)" or "flat" (default: '
-        "Normal(0, 4) for ratios and SMD, flat otherwise)",
-    )
+    if network:
+        g.add_argument(
+            "--consistency",
+            choices=["consistency", "ume", "nodesplit"],
+            help="also fit unrelated mean effects or node-splitting models (default: "
+            "consistency only)",
+        )
+        g.add_argument(
+            "--lower-better",
+            action="store_true",
+            default=None,
+            help="rank lower effects as better (ranks, SUCRA, P(best))",
+        )
+        g.add_argument(
+            "--d-prior", help='prior on each d against the reference (default "normal(0, 100)")'
+        )
+    else:
+        g.add_argument(
+            "--moderators",
+            help="meta-regression on covariate columns: a formula such as "
+            "'~ ablat + C(alloc)' (formulaic syntax)",
+        )
+        g.add_argument("--subgroup", help="subgroup analysis by this covariate column (common tau)")
+        g.add_argument(
+            "--mu-prior",
+            help='prior on mu, e.g. "normal(0, 4)" or "flat" (default: '
+            "Normal(0, 4) for ratios and SMD, flat otherwise)",
+        )
     g.add_argument(
         "--tau-prior",
         help='prior on tau, e.g. "halfnormal(0.5)" or '
         '"turner2015(any; any)" (default: HalfNormal(0.5) for ratios and SMD)',
     )
     g.add_argument(
-        "--control-risk",
-        type=_spec_type("control_risk"),
-        help="control risk for implied RR/RD (default: pooled observed)",
+        "--baseline-prior",
+        help='prior on the baseline log odds (binomial likelihood), e.g. "normal(0, 10)"',
     )
+    if not network:
+        g.add_argument(
+            "--control-risk",
+            type=_spec_type("control_risk"),
+            help="control risk for implied RR/RD (default: pooled observed)",
+        )
     g.add_argument(
         "--ci-prob",
         type=_spec_type("ci_prob"),
@@ -143,6 +173,32 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     s.add_argument("--draws", type=_spec_type("draws"), help="draws per chain (default: 2000)")
     s.add_argument("--tune", type=_spec_type("tune"), help="tuning steps (default: 1000)")
     s.add_argument("--chains", type=_spec_type("chains"), help="chains (default: 4)")
+    o = p.add_argument_group("output")
+    o.add_argument("--out", help=_OUT_HELP["network" if network else "fit"])
+    o.add_argument("--force", action="store_true", help="replace an existing --out directory")
+    o.add_argument(
+        "--format", choices=["table", "json"], default="table", help="what to print on stdout"
+    )
+    o.add_argument(
+        "--strict", action="store_true", help="exit with status 3 when MCMC diagnostics fail"
+    )
+
+
+_OUT_HELP = {
+    "fit": "write summary.csv, studies.csv, mcid.csv, classical.csv, posterior.nc, "
+    "diagnostics.json, provenance.json, plots and report.md to this directory",
+    "network": "write relative_effects.csv, prediction.csv, league_table.csv, ranks.csv, "
+    "sucra.csv, mcid.csv, node_split.csv, report.md, provenance.json and plots here",
+}
+
+_NETWORK_SHAPES = """\
+input shapes (one row per arm):
+  binary arms       study, treatment, events, n
+  continuous arms   study, treatment, mean, sd, n  |  study, treatment, mean, se
+  contrasts         study, treatment, estimate, se  (baseline row: estimate empty, se = its
+                    arm's SE, the covariance of the study's contrasts)
+or an analysis file (TOML) with a [network] table (see docs/network.md).
+"""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -169,19 +225,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     f.add_argument("source", help="analysis file (.toml) or CSV of trial data")
     _add_model_options(f)
-    o = f.add_argument_group("output")
-    o.add_argument(
-        "--out",
-        help="write summary.csv, studies.csv, mcid.csv, classical.csv, posterior.nc, "
-        "diagnostics.json, provenance.json, plots and report.md to this directory",
+
+    n = sub.add_parser(
+        "network",
+        help="network meta-analysis: every treatment against every other",
+        description="Bayesian network meta-analysis (exact engine for the normal likelihood "
+        "and for a pairwise binomial network, NUTS for other binomial networks): relative "
+        "effects, prediction, league table, ranks, SUCRA, MCID probabilities and "
+        "node-splitting. Options override the file.",
+        epilog=_NETWORK_SHAPES,
+        formatter_class=_Formatter,
     )
-    o.add_argument("--force", action="store_true", help="replace an existing --out directory")
-    o.add_argument(
-        "--format", choices=["table", "json"], default="table", help="what to print on stdout"
-    )
-    o.add_argument(
-        "--strict", action="store_true", help="exit with status 3 when MCMC diagnostics fail"
-    )
+    n.add_argument("source", help="CSV (one row per arm) or analysis file (.toml) with [network]")
+    _add_model_options(n, network=True)
 
     e = sub.add_parser(
         "effects",
@@ -219,11 +275,9 @@ def _parser() -> argparse.ArgumentParser:
     dshow = ds.add_parser("show", help="a dataset with its provenance")
     dshow.add_argument("name")
 
-    from bayesmeta.network.cli import add_network_parser
     from bayesmeta.review import add_review_parser
 
     add_review_parser(sub)
-    add_network_parser(sub)
 
     m = sub.add_parser("mcid", help="registry of candidate MCIDs", formatter_class=_Formatter)
     ms = m.add_subparsers(dest="action", metavar="ACTION")
@@ -232,7 +286,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 #: Flags whose value may start with "-" (negative MCIDs) or "~" (formulas).
-_VALUE_FLAGS = ("--mcid", "--mu-prior", "--tau-prior", "--baseline-prior", "--moderators")
+_VALUE_FLAGS = (
+    "--mcid",
+    "--mu-prior",
+    "--d-prior",
+    "--tau-prior",
+    "--baseline-prior",
+    "--moderators",
+)
 
 
 def _join_negative_values(argv: list[str]) -> list[str]:
@@ -305,6 +366,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     commands = {
         "review": cmd_review,
         "fit": _cmd_fit,
+        "network": _cmd_fit,
         "effects": _cmd_effects,
         "priors": _cmd_priors,
         "validate": _cmd_validate,
@@ -347,6 +409,10 @@ _FLAG_FIELDS = {
     "moderators": "moderators",
     "subgroup": "subgroup",
     "mu_prior": "mu_prior",
+    "reference": "reference",
+    "consistency": "consistency",
+    "lower_better": "lower_better",
+    "d_prior": "d_prior",
     "tau_prior": "tau_prior",
     "baseline_prior": "baseline_prior",
     "control_risk": "control_risk",
@@ -376,15 +442,24 @@ def _build_spec(args: argparse.Namespace) -> Any:
     src = Path(args.source)
     if src.is_dir():
         raise DataError(f"{src} is a directory; give an analysis file (.toml) or a CSV file")
+    network = args.command == "network"
     if _is_spec(args.source):
         spec = AnalysisSpec.from_toml(src)
-        if "measure" in overrides and overrides["measure"].upper() != spec.measure:
+        if (
+            "measure" in overrides
+            and spec.measure is not None
+            and overrides["measure"].upper() != spec.measure
+        ):
             raise _Usage(
                 f"--measure {overrides['measure']} contradicts data.measure = "
                 f"{spec.measure!r} in {args.source}"
             )
+        if network and not spec.is_network:
+            raise _Usage(f"{src} has no [network] table: fit it with `bayesmeta fit`")
         return spec.replace(origin="cli", **overrides)
-    if "measure" not in overrides:
+    if network and "reference" not in overrides:
+        raise _Usage("--reference is required for a CSV (e.g. --reference placebo)")
+    if not network and "measure" not in overrides:
         raise _Usage("--measure is required for a CSV (e.g. --measure SMD)")
     if not src.exists():
         raise DataError(f"{src}: no such file")
@@ -401,7 +476,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     if out_dir is not None:
         check_out_dir(out_dir, force=args.force)
     analysis = run_analysis(spec)
-    analysis.result.provenance["command"] = " ".join(["bayesmeta", *args.argv])
+    analysis.provenance["command"] = " ".join(["bayesmeta", *args.argv])
     if args.format == "json":
         text = json.dumps(analysis.to_json(), indent=2, sort_keys=True, default=_jsonable)
     else:
@@ -411,8 +486,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     print(text)
     if out_dir is not None:
         print(f"Wrote {out_dir}/", file=sys.stderr)
-    diag = analysis.result.diagnostics
-    if args.strict and not diag.ok:
+    diag = analysis.diagnostics
+    if args.strict and diag is not None and not diag.ok:
         print(
             "bayesmeta: error: MCMC diagnostics failed (--strict): " + "; ".join(diag.problems),
             file=sys.stderr,

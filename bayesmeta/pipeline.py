@@ -25,12 +25,15 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from bayesmeta.results import MetaResult
 from bayesmeta.spec import AnalysisSpec
+
+if TYPE_CHECKING:
+    from bayesmeta.network.analysis import NetworkAnalysis
 
 __all__ = ["Analysis", "OutputError", "atomic_directory", "check_out_dir", "run_analysis"]
 
@@ -72,6 +75,16 @@ class Analysis:
     warnings: list[str] = field(default_factory=list)
     likelihoods: pd.DataFrame | None = None
     averaging: Any = None
+
+    @property
+    def diagnostics(self) -> Any:
+        """The result's diagnostics (MCMC checks, or the exact engine's accuracy)."""
+        return self.result.diagnostics
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        """Package versions, data digest, spec and settings (the result's)."""
+        return self.result.provenance
 
     @property
     def scale(self) -> str:
@@ -363,8 +376,12 @@ def run_analysis(
     overrides: Mapping[str, Any] | None = None,
     data: Any = None,
     compare_likelihoods: bool = True,
-) -> Analysis:
+) -> Analysis | NetworkAnalysis:
     """Run one analysis end to end.
+
+    A spec that names a reference treatment is a network meta-analysis and gives a
+    :class:`~bayesmeta.network.analysis.NetworkAnalysis`; every other spec an
+    :class:`Analysis`.
 
     Parameters
     ----------
@@ -372,7 +389,7 @@ def run_analysis(
         A spec, or an analysis file (TOML).
     overrides : mapping, optional
         Options to change (as :meth:`AnalysisSpec.replace`), e.g. from command-line flags.
-    data : StudyData, optional
+    data : StudyData or NetworkData, optional
         Already-validated data (otherwise the spec's data are read).
     compare_likelihoods : bool, default True
         For binary data analysed as OR, also fit the other likelihood (normal
@@ -380,7 +397,7 @@ def run_analysis(
 
     Returns
     -------
-    Analysis
+    Analysis or NetworkAnalysis
     """
     from bayesmeta.classical import classical_table
     from bayesmeta.fit import fit_spec
@@ -390,6 +407,10 @@ def run_analysis(
         spec = AnalysisSpec.from_toml(spec)
     if overrides:
         spec = spec.replace(**overrides)
+    if spec.is_network:
+        from bayesmeta.network.analysis import run_network
+
+        return run_network(spec, data)
     notes: list[str] = []
     sd = data if data is not None else _capture(spec.load_data, notes)
     result = _capture(lambda: fit_spec(spec, sd), notes)

@@ -249,7 +249,10 @@ def _toml_specs(path: Path, entries: list[dict[str, Any]]) -> _Source:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ReviewError(f"{path}: not a readable TOML file: {exc}") from None
     if "review" not in raw:
-        return _Source(path.stem, str(path), [AnalysisSpec.from_toml(path)], [])
+        spec = AnalysisSpec.from_toml(path)
+        if spec.is_network:  # a summary-of-findings row is one pairwise comparison
+            return _Source(path.stem, str(path), [], [f"{path}: a network meta-analysis"])
+        return _Source(path.stem, str(path), [spec], [])
     rv = raw["review"]
     files = rv.get("analyses")
     if not isinstance(files, list) or not files or not all(isinstance(f, str) for f in files):

@@ -287,6 +287,16 @@ def _model_probs(v: Any) -> tuple[Any, str | None]:
     return (dict(v) if isinstance(v, Mapping) else tuple(v)), None
 
 
+def _reference(v: Any) -> tuple[Any, str | None]:
+    if v is None:
+        return None, None
+    if isinstance(v, int | float) and not isinstance(v, bool):
+        v = str(int(v)) if float(v).is_integer() else str(v)
+    if isinstance(v, str) and v.strip():
+        return v.strip(), None
+    return v, f"must name a treatment of the network, e.g. 'placebo' (got {v!r})"
+
+
 def _path(v: Any) -> tuple[Any, str | None]:
     if v is None:
         return None, None
@@ -375,7 +385,39 @@ FIELDS: tuple[Field, ...] = (
         _bool,
         "subgroups: one tau per group (fit per group) instead of a common tau",
     ),
+    Field(
+        "reference",
+        "network.reference",
+        "--reference",
+        None,
+        _reference,
+        "network meta-analysis: the reference treatment (every d is against it)",
+    ),
+    Field(
+        "consistency",
+        "network.consistency",
+        "--consistency",
+        "consistency",
+        _choice("consistency", "ume", "nodesplit"),
+        "network: also fit unrelated mean effects (ume) or node-splitting models",
+    ),
+    Field(
+        "lower_better",
+        "network.lower_better",
+        "--lower-better",
+        False,
+        _bool,
+        "network: lower effects are better (ranks, SUCRA, P(best))",
+    ),
     Field("mu_prior", "priors.mu", "--mu-prior", None, _prior("real"), "prior on mu"),
+    Field(
+        "d_prior",
+        "priors.d",
+        "--d-prior",
+        None,
+        _prior("real"),
+        "network: prior on each treatment effect d against the reference",
+    ),
     Field("tau_prior", "priors.tau", "--tau-prior", None, _prior("positive"), "prior on tau"),
     Field(
         "beta_prior",
@@ -496,7 +538,11 @@ class AnalysisSpec:
     moderators: str | tuple[str, ...] | None = None
     subgroup: str | None = None
     separate_tau: bool = False
+    reference: str | None = None
+    consistency: str = "consistency"
+    lower_better: bool = False
     mu_prior: Any = None
+    d_prior: Any = None
     tau_prior: Any = None
     beta_prior: Any = None
     baseline_prior: Any = None
@@ -547,6 +593,11 @@ class AnalysisSpec:
         return self.effects == "fixed"
 
     @property
+    def is_network(self) -> bool:
+        """True for a network meta-analysis (a reference treatment is named)."""
+        return self.reference is not None
+
+    @property
     def is_ratio(self) -> bool:
         """True when the analysis scale is the log of a ratio."""
         return self.measure in RATIO_MEASURES or self.likelihood == "binomial"
@@ -585,9 +636,15 @@ class AnalysisSpec:
         return hashlib.sha256(Path(self.source).read_bytes()).hexdigest()
 
     def load_data(self) -> Any:
-        """Read and validate the data this spec names (a :class:`bayesmeta.StudyData`)."""
+        """Read and validate the data this spec names.
+
+        Returns a :class:`bayesmeta.StudyData`, or for a network meta-analysis a
+        :class:`bayesmeta.network.NetworkData`.
+        """
         from bayesmeta.data import StudyData, read_csv, study_data
 
+        if self.is_network:
+            return self._network_data()
         if self.measure is None:
             raise SpecError(f"{self.key('measure')} is required (MD, SMD, OR, RR, HR, RD, GEN)")
         if self.data is not None:
@@ -606,6 +663,25 @@ class AnalysisSpec:
         if self.path is not None:
             return read_csv(self.path, self.measure, columns=self.columns)
         raise SpecError("no data: give data (a DataFrame), a CSV path or a bundled dataset")
+
+    def _network_data(self) -> Any:
+        from bayesmeta.network.data import NetworkData, network_data
+
+        if isinstance(self.data, NetworkData):
+            if self.measure not in (None, self.data.measure):
+                raise SpecError(
+                    f"{self.key('measure')} is {self.measure} but the network data are "
+                    f"{self.data.measure}"
+                )
+            return self.data
+        source: Any = self.data if self.data is not None else self.path
+        if self.dataset is not None:
+            from bayesmeta import datasets
+
+            source = datasets.load(self.dataset)
+        if source is None:
+            raise SpecError("no data: give data (a DataFrame), a CSV path or a bundled dataset")
+        return network_data(source, self.measure, columns=self.columns)
 
 
 def _display(name: str, origin: str) -> str:
@@ -695,6 +771,42 @@ def _cross_checks(v: dict[str, Any], given: dict[str, str]) -> list[tuple[str, s
     labels = v["mcid_labels"]
     if isinstance(labels, tuple) and isinstance(mcid, tuple) and len(labels) != len(mcid):
         out.append(("mcid_labels", "must be a list with one label per value"))
+    out += _network_checks(v)
+    return out
+
+
+#: Options of a pairwise analysis that a network meta-analysis does not take, and why.
+_PAIRWISE_ONLY = {
+    "mu_prior": "is for pairwise analyses: a network's treatment effects take d_prior",
+    "moderators": "(network meta-regression) is not available",
+    "subgroup": "is not available for a network meta-analysis",
+    "beta_prior": "is not available for a network meta-analysis",
+    "control_risk": "applies to pairwise binomial analyses only",
+    "mcid_labels": "apply to pairwise analyses only",
+    "sensitivity": "(prior sensitivity) is available for pairwise analyses only",
+    "averaging": "(model averaging) is available for pairwise analyses only",
+    "prior_model_probs": "(model averaging) is available for pairwise analyses only",
+}
+#: Options of a network meta-analysis: they need a reference treatment.
+_NETWORK_ONLY = ("d_prior", "consistency", "lower_better")
+
+
+def _network_checks(v: dict[str, Any]) -> list[tuple[str, str]]:
+    """Check that network options come with a reference, and pairwise options without."""
+    defaults = {f.name: f.default for f in FIELDS}
+    if v["reference"] is None:
+        return [
+            (name, "applies to network meta-analysis only: name the reference treatment")
+            for name in _NETWORK_ONLY
+            if v[name] != defaults[name]
+        ]
+    out = [
+        (name, why)
+        for name, why in _PAIRWISE_ONLY.items()
+        if v[name] is not None and v[name] != defaults[name]
+    ]
+    if v["measure"] == "RD":
+        out.append(("measure", "RD is not available for a network (use OR, RR, MD, SMD, GEN)"))
     return out
 
 
@@ -760,7 +872,8 @@ def _from_toml(path: Path) -> AnalysisSpec:
                 problems.append(f"mcid.registry {exc.args[0]}")
             else:
                 kwargs["mcid"] = list(entry.thresholds)
-                kwargs.setdefault("mcid_labels", list(entry.labels))
+                if not isinstance(raw.get("network"), dict):  # labels: pairwise tables only
+                    kwargs.setdefault("mcid_labels", list(entry.labels))
                 kwargs.setdefault("mcid_direction", entry.direction)
                 kwargs["mcid_source"] = f"{entry.name}: {entry.source}"
     data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
@@ -780,7 +893,7 @@ def _from_toml(path: Path) -> AnalysisSpec:
             )
     if not data.get("path") and not data.get("dataset"):
         problems.append("data needs path (a CSV relative to the analysis file) or dataset")
-    if "measure" not in data:
+    if "measure" not in data and not isinstance(raw.get("network"), dict):
         problems.append("data.measure is required (MD, SMD, OR, RR, HR, RD or GEN)")
     if isinstance(raw.get("averaging"), dict):
         kwargs.setdefault("averaging", True)  # the section itself asks for averaging

@@ -18,9 +18,7 @@ from typing import Any
 __all__ = [
     "NetworkData",
     "NetworkResult",
-    "NetworkSpec",
     "fit_network",
-    "load_network_spec",
     "network_data",
     "read_network_csv",
 ]
@@ -30,8 +28,6 @@ _LAZY = {
     "network_data": "bayesmeta.network.data",
     "read_network_csv": "bayesmeta.network.data",
     "NetworkResult": "bayesmeta.network.result",
-    "NetworkSpec": "bayesmeta.network.spec",
-    "load_network_spec": "bayesmeta.network.spec",
     "fit_network": "bayesmeta.network.fit",
 }
 

@@ -32,15 +32,16 @@ from __future__ import annotations
 
 import time
 import warnings
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from bayesmeta.errors import DataError, ModelWarning
-from bayesmeta.network.data import NetworkData, network_data
+from bayesmeta.network.data import NetworkData
 from bayesmeta.network.result import NetworkFit, NetworkResult
-from bayesmeta.network.spec import NetworkSpec
+from bayesmeta.spec import AnalysisSpec
 
 __all__ = ["fit_network", "fit_network_spec", "resolve_priors"]
 
@@ -67,10 +68,10 @@ def fit_network(
     seed: int | None = None,
     lower_better: bool = False,
     ci_prob: float = 0.95,
-    draws: int = 1000,
+    draws: int = 2000,
     tune: int = 1000,
     chains: int = 4,
-    target_accept: float = 0.9,
+    target_accept: float = 0.95,
 ) -> NetworkResult:
     """Fit a Bayesian network meta-analysis.
 
@@ -121,10 +122,12 @@ def fit_network(
         Invalid data (naming study and treatment) or options (a
         :class:`~bayesmeta.spec.SpecError` listing every problem).
     """
-    spec = NetworkSpec.from_kwargs(
+    source = {"path": data} if isinstance(data, str | Path) else {"data": data}
+    spec = AnalysisSpec.from_kwargs(
+        **source,
         measure=measure,
         reference=reference,
-        model=model,
+        effects=model,
         likelihood=likelihood,
         d_prior=d_prior,
         tau_prior=tau_prior,
@@ -139,18 +142,18 @@ def fit_network(
         chains=chains,
         target_accept=target_accept,
     )
-    nd = data if isinstance(data, NetworkData) else network_data(data, spec.measure)
+    nd = spec.load_data()
     return fit_network_spec(spec, nd)
 
 
-def resolve_priors(spec: NetworkSpec, nd: NetworkData) -> dict[str, Any]:
+def resolve_priors(spec: AnalysisSpec, nd: NetworkData) -> dict[str, Any]:
     """Priors as used: ``d``, ``tau`` (None for fixed) and ``baseline`` (binomial)."""
     from bayesmeta import priors as P
     from bayesmeta.spec import SpecError
 
     d = spec.d_prior if spec.d_prior is not None else P.Normal(0.0, D_PRIOR_SD)
     tau = None
-    if spec.model == "random":
+    if spec.effects == "random":
         tau = spec.tau_prior
         if tau is None:
             if nd.measure in ("OR", "RR", "HR", "SMD"):
@@ -195,7 +198,7 @@ def _normal_moments(prior: Any, P: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _fit_design(
-    spec: NetworkSpec, nd: NetworkData, design: Any, pri: dict, seed: int
+    spec: AnalysisSpec, nd: NetworkData, design: Any, pri: dict, seed: int
 ) -> NetworkFit:
     t0 = time.perf_counter()
     tau = pri["tau"]
@@ -247,6 +250,7 @@ def _fit_design(
         chains=spec.chains,
         seed=seed,
         target_accept=spec.target_accept,
+        progressbar=spec.progressbar,
     )
     return NetworkFit(design, post, diag, "nuts", time.perf_counter() - t0)
 
@@ -261,7 +265,7 @@ def _pairwise_exact(nd: NetworkData, design: Any, pri: dict) -> dict | None:
 
 
 def _fit_pairwise_binomial(
-    spec: NetworkSpec, nd: NetworkData, design: Any, pri: dict, seed: int, t0: float
+    spec: AnalysisSpec, nd: NetworkData, design: Any, pri: dict, seed: int, t0: float
 ) -> NetworkFit | None:
     """Exact binomial-normal fit of a pairwise network (None when it does not apply).
 
@@ -312,8 +316,8 @@ def _arms_for(nd: NetworkData, design: Any) -> tuple[pd.DataFrame, np.ndarray]:
     return arms, X_arm
 
 
-def fit_network_spec(spec: NetworkSpec, nd: NetworkData) -> NetworkResult:
-    """Fit a validated :class:`NetworkSpec` to validated data."""
+def fit_network_spec(spec: AnalysisSpec, nd: NetworkData) -> NetworkResult:
+    """Fit a validated :class:`AnalysisSpec` to validated data."""
     from bayesmeta.network.model import consistency_design, nodesplit_design, ume_design
 
     if spec.likelihood == "binomial" and nd.kind != "binary":
@@ -347,7 +351,7 @@ def fit_network_spec(spec: NetworkSpec, nd: NetworkData) -> NetworkResult:
         data=nd,
         fit=main,
         reference=spec.reference,
-        model=spec.model,
+        model=spec.effects,
         likelihood=spec.likelihood,
         priors=pri,
         lower_better=spec.lower_better,

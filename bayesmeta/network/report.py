@@ -32,7 +32,8 @@ def _header(res: Any) -> list[str]:
     lines = [
         f"Network meta-analysis: {d['measure']}, {effects}, {d['likelihood']} likelihood "
         f"({d['engine']} engine)",
-        f"{d['studies']} studies, {len(d['treatments'])} treatments; reference: {d['reference']}",
+        f"{d['studies']} stud{'y' if d['studies'] == 1 else 'ies'}, "
+        f"{len(d['treatments'])} treatments; reference: {d['reference']}",
         "priors: " + ", ".join(f"{k} ~ {v}" for k, v in d["priors"].items() if v != "None"),
         f"intervals: {d['interval']} (mean, sd, median, lower, upper)",
     ]
