@@ -96,7 +96,11 @@ def analysis_file_reference() -> str:
         "An analysis file is TOML. Paths are relative to the file. The same options are "
         "keyword arguments of `bayesmeta.fit` (the *Python* column) and flags of "
         "`bayesmeta fit` (the *flag* column), and every entry point checks them with the "
-        "same rules (`bayesmeta.spec.AnalysisSpec`).",
+        "same rules (`bayesmeta.spec.AnalysisSpec`). A `[network]` table with a "
+        "`reference` makes the file a network meta-analysis (`bayesmeta.fit_network`, "
+        "`bayesmeta network`; see [network.md](network.md)): it takes the `network.*` keys "
+        "and `priors.d`, and the keys of pairwise analyses only (`priors.mu`, "
+        "`model.moderators`, `[sensitivity]`, `[averaging]`, ...) are errors there.",
         "",
         "| key | Python | flag | default | meaning |",
         "|---|---|---|---|---|",
