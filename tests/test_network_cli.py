@@ -141,3 +141,14 @@ def test_docs_analysis_file_runs(tmp_path, capsys):
     assert main(["network", str(f)]) == 0
     out = capsys.readouterr().out
     assert "Node-splitting" in out and "MCID probabilities (effect below" in out
+
+
+def test_strict_exits_3_when_nuts_diagnostics_fail(tmp_path, capsys):
+    """A deliberately short NUTS run of a binomial network fails its diagnostics."""
+    data = str(datasets.path("ruperto2016_network"))
+    argv = ["network", data, "--reference", "prednisone", "--likelihood", "binomial"]
+    short = ["--model", "fixed", "--draws", "15", "--tune", "15", "--chains", "2", "--seed", "1"]
+    assert main([*argv, *short, "--strict", "--out", str(tmp_path / "o")]) == 3
+    err = capsys.readouterr().err
+    assert "MCMC diagnostics failed (--strict)" in err and "Traceback" not in err
+    assert (tmp_path / "o" / "diagnostics.json").is_file()  # the run is kept for inspection
