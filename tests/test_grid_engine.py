@@ -386,3 +386,66 @@ def test_moment_guard_reports_absent_moments_as_inf():
     assert ok.notes == ()
     assert np.isfinite(float(ok.marginal("mu").sd()))
     assert np.isfinite(float(ok.marginal("tau").sd()))
+
+
+def _k1_normal_mu_density(mu: float) -> float:
+    """p(mu | y) up to a constant for y = 0.3, v = 0.04, flat mu, HalfCauchy(0.5) tau."""
+    from scipy import integrate
+
+    def f(tau):
+        var = 0.04 + tau**2
+        return stats.halfcauchy.pdf(tau, scale=0.5) * stats.norm.pdf(0.3, mu, np.sqrt(var))
+
+    scale = abs(mu)
+    return sum(integrate.quad(f, a * scale, b * scale, limit=200)[0] for a, b in ((0, 1), (1, 100)))
+
+
+def test_mu_tail_through_large_tau_matches_direct_quadrature():
+    """Flat mu, HalfCauchy tau, one study: p(mu | y) ~ |mu|^-2 (the route through large tau)."""
+    one = grid.integrate_normal(
+        [0.3], [0.04], mu_prior=priors.Flat(), tau_prior=priors.HalfCauchy(0.5)
+    )
+    x1, x2 = 1e3, 1e4
+    slope = -math.log(_k1_normal_mu_density(x2) / _k1_normal_mu_density(x1)) / math.log(x2 / x1)
+    assert slope == pytest.approx(2.0, abs=1e-3)
+    assert one.tail_index["mu_hi"] == pytest.approx(slope, abs=1e-3)
+    assert math.isinf(float(one.marginal("mu").mean()))
+
+
+#: (label, events/n per arm, mu prior) -> which moments exist: mu mean, mu sd, tau mean, tau sd,
+#: theta_new sd. Tails with a HalfCauchy(0.5) tau prior (b = 2) and k studies without zero
+#: cells (the likelihood ~ tau^-k at large tau): tau ~ tau^-(b + k) for a proper mu prior and
+#: tau^-(b + k - 1) for a flat one; mu ~ |mu|^-(b + k - 1) for a flat mu prior. A moment of
+#: order r exists iff the index exceeds r + 1, and on the boundary (index = r + 1) it diverges.
+HEAVY = [
+    ("k1-flat", ([5], [20], [2], [20]), priors.Flat(), (False, False, False, False, False)),
+    ("k1-normal", ([5], [20], [2], [20]), priors.Normal(0, 4), (True, True, True, False, False)),
+    (
+        "k2-flat",
+        ([5, 7], [20, 20], [2, 3], [20, 20]),
+        priors.Flat(),
+        (True, False, True, False, False),
+    ),
+    (
+        "k3-flat",
+        ([5, 7, 4], [20, 20, 20], [2, 3, 3], [20, 20, 20]),
+        priors.Flat(),
+        (True, True, True, True, True),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("counts", "mu_prior", "exists"), [h[1:] for h in HEAVY], ids=[h[0] for h in HEAVY]
+)
+def test_binomial_moments_on_the_boundary_are_inf(counts, mu_prior, exists):
+    post = grid.integrate_binomial(*counts, mu_prior=mu_prior, tau_prior=priors.HalfCauchy(0.5))
+    got = (
+        float(post.marginal("mu").mean()),
+        float(post.marginal("mu").sd()),
+        float(post.marginal("tau").mean()),
+        float(post.marginal("tau").sd()),
+        float(post.marginal("theta_new").sd()),
+    )
+    assert tuple(bool(np.isfinite(g)) for g in got) == exists
+    assert bool(post.notes) == (not all(exists))

@@ -1267,9 +1267,9 @@ class GridPosterior:
         else:
             return mean, sd, me, se
         inf = math.inf
-        if not a > 2:
+        if not _has_moment(a, 1):
             mean = inf
-        if not a > 3:
+        if not _has_moment(a, 2):
             sd = inf
         if math.isfinite(a_hi):  # a power-law upper tail: E exp(X) diverges
             me = se = inf
@@ -1837,11 +1837,25 @@ def _power(logf: Any, x1: float, x2: float) -> float:
     return a if a < 50 else math.inf
 
 
+#: An estimated tail index this close to a moment's boundary counts as on it, where the
+#: moment diverges (logarithmically): the estimates are accurate to ~1e-9, and the indices
+#: of the priors and likelihoods here are integers or half-integers.
+_MOMENT_MARGIN = 1e-6
+
+
+def _has_moment(a: float, r: int) -> bool:
+    """Whether a density with tail ~ |x|^-a has a finite r-th absolute moment."""
+    return a > r + 1 + _MOMENT_MARGIN
+
+
 def _tail_indices(lik, core, mu_prior, tau_prior, mu_fixed_at):
     """Tail indices of the posterior of mu (each side) and tau, and notes for absent moments.
 
     The tails are those of prior x likelihood far outside the grid (|x| ~ 1e6-1e7 times the
-    data's scale), where both follow power laws or decay faster than any power.
+    data's scale), where both follow power laws or decay faster than any power. Far out in
+    mu there are two routes: tau near 0 (the likelihood's own tail in mu), and tau ~ |mu|,
+    where the likelihood scales as tau^-k' and p(mu) ~ |mu|^-(c + b + k' - 1) for a mu prior
+    with tail index c and a tau prior with index b (b + k' is tau's index at fixed mu).
     """
     ref = float(max(np.median(lik.se), 0.05))
     out: dict[str, float] = {}
@@ -1865,18 +1879,22 @@ def _tail_indices(lik, core, mu_prior, tau_prior, mu_fixed_at):
             return _logpdf(tau_prior, np.array([x])) + lik.logp(m0, np.array([x])).sum()
 
         a = _power(logt, 1e6 * ref, 1e7 * ref)
-        if mu_fixed_at is None and not _proper(mu_prior) and math.isfinite(a):
-            a -= 1.0  # integrating mu over a flat prior gains a factor tau
+        if mu_fixed_at is None:
+            c = _power(lambda x: _logpdf(mu_prior, np.array([x])), 1e6 * ref, 1e7 * ref)
+            for side in ("mu_lo", "mu_hi"):  # the route through large tau
+                out[side] = min(out[side], c + a - 1.0)
+            if not _proper(mu_prior) and math.isfinite(a):
+                a -= 1.0  # integrating mu over a flat prior gains a factor tau
         out["tau"] = a
     notes = []
     checks = (("mu", min(out.get("mu_lo", math.inf), out.get("mu_hi", math.inf))),)
     checks += (("tau", out.get("tau", math.inf)),)
     for name, a in checks:
-        if not a > 2:
+        if not _has_moment(a, 1):
             notes.append(
                 f"the posterior of {name} has no mean (tail ~ |x|^-{a:.3g}); reported as inf"
             )
-        elif not a > 3:
+        elif not _has_moment(a, 2):
             notes.append(
                 f"the posterior of {name} has no variance (tail ~ |x|^-{a:.3g}); sd reported as inf"
             )
