@@ -333,6 +333,15 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, ValueError):
             pass
         return EXIT_OK
+    except Exception as exc:  # a bug: still one line on stderr, never a traceback
+        if os.environ.get("BAYESMETA_DEBUG"):  # (the test suite sets it: bugs must surface)
+            raise
+        print(
+            f"bayesmeta: internal error: {type(exc).__name__}: {exc} (please report it, with "
+            "the command and the data)",
+            file=sys.stderr,
+        )
+        return EXIT_DATA
 
 
 def _main(argv: list[str]) -> int:
@@ -569,7 +578,18 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     if _is_spec(args.source):
         spec = AnalysisSpec.from_toml(args.source)
         sd = spec.load_data()
-        print(f"{args.source}: OK ({spec.title}; k = {sd.k}, measure {sd.measure})")
+        if spec.is_network:
+            from bayesmeta.network.model import treatment_order
+
+            treatment_order(sd, spec.reference)  # the reference is one of the treatments
+            k = len(sd.studies)
+            print(
+                f"{args.source}: OK ({spec.title}; network of {k} stud{'y' if k == 1 else 'ies'}, "
+                f"{len(sd.treatments)} treatments, measure {sd.measure}; reference "
+                f"{spec.reference})"
+            )
+        else:
+            print(f"{args.source}: OK ({spec.title}; k = {sd.k}, measure {sd.measure})")
     else:
         if not args.measure:
             raise _Usage("--measure is required to validate a CSV")

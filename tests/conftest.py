@@ -1,12 +1,17 @@
 """Shared fixtures: reference data stored in the repo (tests never need R or the network)."""
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 REF = Path(__file__).parent / "reference"
+
+# An unexpected exception in the CLI is a bug: in the suite it must escape main() (and fail
+# the test) instead of becoming the one-line "internal error" users see.
+os.environ["BAYESMETA_DEBUG"] = "1"
 
 
 @pytest.fixture(scope="session")

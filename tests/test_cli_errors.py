@@ -502,3 +502,34 @@ def test_exact_fit_never_imports_pymc(files):
     )
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().splitlines()[-1] == "HEAVY []"
+
+
+def test_internal_error_is_one_line_without_traceback(monkeypatch, capsys):
+    """A bug (an unexpected exception) still gives one line on stderr and exit 1."""
+    import bayesmeta.cli as cli
+
+    def broken(args):
+        raise AttributeError("'NetworkData' object has no attribute 'k'")
+
+    monkeypatch.delenv("BAYESMETA_DEBUG")
+    monkeypatch.setattr(cli, "_cmd_mcid", broken)
+    assert main(["mcid"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("bayesmeta: internal error: AttributeError:") and "Traceback" not in err
+    assert err.count("\n") == 1
+
+
+def test_validate_network_file(capsys):
+    assert main(["validate", str(ROOT / "models" / "miller1992_network.toml")]) == 0
+    out = capsys.readouterr().out
+    assert "network of 1 study, 3 treatments, measure OR; reference sham apheresis" in out
+
+
+def test_validate_network_file_with_unknown_reference(tmp_path, capsys):
+    f = tmp_path / "n.toml"
+    f.write_text(
+        f'[data]\npath = "{ROOT / "data" / "miller1992_network.csv"}"\n'
+        '[network]\nreference = "placebo"\n'
+    )
+    assert main(["validate", str(f)]) == 1
+    assert "unknown reference treatment 'placebo'" in capsys.readouterr().err
