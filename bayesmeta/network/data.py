@@ -23,9 +23,18 @@ Every study becomes its contrasts against its baseline arm, ``y`` (k - 1) with c
 
 * continuous arms, MD: :math:`y_j = m_j - m_b`, :math:`V_{jj} = s_j^2 + s_b^2`,
   :math:`V_{jl} = s_b^2` (``s`` the SE of an arm mean, ``sd / sqrt(n)``);
-* continuous arms, SMD: Hedges' g of each arm against the baseline with metafor's
-  variance, covariance :math:`1/n_b + g_j g_l / (2 N)` (Gleser and Olkin 2009, N the
-  study's total sample size);
+* continuous arms, SMD (Hedges' g): all contrasts of a study share one SD pooled over its
+  k arms, :math:`s^2 = \sum_i (n_i - 1) s_i^2 / (N - k)` with :math:`N = \sum_i n_i` the
+  study's total sample size: :math:`y_j = J(N - k)\,(m_j - m_b) / s` (Hedges' exact
+  correction J), :math:`V_{jj} = 1/n_j + 1/n_b + y_j^2 / (2N)`,
+  :math:`V_{jl} = 1/n_b + y_j y_l / (2N)` (Gleser and Olkin 2009, multiple-treatment
+  studies; g in place of d as in metafor's ``vtype="LS"``). R meta's
+  ``pairwise(sm = "SMD")``, which netmeta uses, pools the same SD and has the same
+  variances (Crippa and Orsini 2016, eqs 4-5; without J), and the covariance netmeta's
+  reweighting implies, :math:`(V_{bj} + V_{bl} - V_{jl}) / 2`, is this one. Two arms:
+  exactly metafor's ``escalc(measure="SMD")``. With one SD per study the contrasts are
+  consistent (:math:`y_a - y_c` is the SMD of a vs c) and ``V`` is closed under
+  :meth:`StudyContrasts.rebased`; SDs pooled per pair of arms give neither;
 * binary arms, log OR: :math:`y_j = \mathrm{logit}\,p_j - \mathrm{logit}\,p_b` with
   :math:`V_{jj} = v_j + v_b`, :math:`V_{jl} = v_b`, :math:`v = 1/r + 1/(n - r)`; 0.5 is
   added to every cell of a study only where a zero cell forces it (noted in
@@ -34,9 +43,10 @@ Every study becomes its contrasts against its baseline arm, ``y`` (k - 1) with c
 
 Checks (each raises :class:`~bayesmeta.errors.DataError` naming the study and the
 treatment): every study has at least two arms, no arm appears twice, counts, SDs and SEs
-are valid, a multi-arm contrast study gives its baseline covariance and its contrast
-variances exceed it (else ``V`` is not a covariance matrix), and the network is connected
-(else the components are named so that each can be fitted on its own).
+are valid (SMD: sd > 0 and n in every arm, N - k >= 2), a multi-arm contrast study gives
+its baseline covariance and its contrast variances exceed it (else ``V`` is not a
+covariance matrix), and the network is connected (else the components are named so that
+each can be fitted on its own).
 
 References
 ----------
@@ -45,7 +55,14 @@ linear modelling framework for pairwise and network meta-analysis of randomised 
 trials. 2011, last updated 2016. https://www.sheffield.ac.uk/nice-dsu/tsds
 
 Gleser LJ, Olkin I. Stochastically dependent effect sizes. In: Cooper H, Hedges LV,
-Valentine JC (eds). The Handbook of Research Synthesis and Meta-Analysis, 2nd ed. 2009.
+Valentine JC (eds). The Handbook of Research Synthesis and Meta-Analysis, 2nd ed. New York:
+Russell Sage Foundation; 2009. p. 357-376.
+
+Crippa A, Orsini N. Dose-response meta-analysis of differences in means. BMC Med Res
+Methodol 2016;16:91. https://doi.org/10.1186/s12874-016-0189-0
+
+Hedges LV. Distribution theory for Glass's estimator of effect size and related estimators.
+J Educ Stat 1981;6(2):107-128. https://doi.org/10.3102/10769986006002107
 
 Examples
 --------
@@ -497,15 +514,8 @@ def _continuous_study(st: str, g: pd.DataFrame, measure: str) -> StudyContrasts:
         sd = g["_sd"].to_numpy(float)
         for i in np.flatnonzero(~(np.isfinite(sd) & (sd > 0)) | ~np.isfinite(n)):
             raise DataError(f"study {st!r}, treatment {arms[i]!r}: SMD needs sd > 0 and n")
-        from bayesmeta.effects import standardized_mean_difference
-
-        g_, v_ = standardized_mean_difference(
-            mean[1:], sd[1:], n[1:], np.full(len(arms) - 1, mean[0]), sd[0], n[0]
-        )
-        total = n.sum()
-        cov = 1 / n[0] + np.outer(g_, g_) / (2 * total)
-        np.fill_diagonal(cov, v_)
-        return StudyContrasts(st, arms, g_, cov, n, "arm")
+        y, cov = _smd_contrasts(st, arms, mean, sd, n)
+        return StudyContrasts(st, arms, y, cov, n, "arm")
     se = g["_se"].to_numpy(float).copy()
     if "_sd" in g:
         sd = g["_sd"].to_numpy(float)
@@ -520,6 +530,44 @@ def _continuous_study(st: str, g: pd.DataFrame, measure: str) -> StudyContrasts:
     y = mean[1:] - mean[0]
     cov = np.full((len(arms) - 1, len(arms) - 1), v[0]) + np.diag(v[1:])
     return StudyContrasts(st, arms, y, cov, n, "arm")
+
+
+def _smd_contrasts(
+    st: str, arms: Sequence[str], mean: Array, sd: Array, n: Array
+) -> tuple[Array, Array]:
+    """Hedges' g of every arm against ``arms[0]`` and their Gleser-Olkin covariance.
+
+    One SD pooled over all k arms (N - k degrees of freedom), Hedges' exact correction
+    ``J(N - k)``; ``V = 1/n_b + g g^T / (2N)`` plus ``1/n_j`` on the diagonal (see the
+    module docstring). With two arms: metafor's ``escalc(measure="SMD")``.
+
+    Examples
+    --------
+    >>> y, V = _smd_contrasts("A", ("p", "x", "y"), np.array([0.0, 1.0, 2.0]),
+    ...                       np.ones(3), np.array([10.0, 10.0, 10.0]))
+    >>> y.round(6).tolist()
+    [0.971919, 1.943837]
+    >>> V.round(6).tolist()
+    [[0.215744, 0.131488], [0.131488, 0.262975]]
+    """
+    from bayesmeta.effects import hedges_correction
+
+    k = len(arms)
+    total = float(n.sum())
+    df = total - k
+    if df < 2:
+        raise DataError(
+            f"study {st!r}, treatment {arms[0]!r}: SMD needs at least 2 degrees of freedom "
+            f"for the SD pooled over the study's arms (total n - number of arms = {df:g}; "
+            f"n = {', '.join(f'{x:g}' for x in n)})"
+        )
+    # scaled by the largest SD so that squaring cannot overflow (or underflow)
+    scale = float(sd.max())
+    s_pooled = scale * math.sqrt(float(np.sum((n - 1) * (sd / scale) ** 2)) / df)
+    y = float(hedges_correction(df)) * (mean[1:] - mean[0]) / s_pooled
+    cov = 1 / n[0] + np.outer(y, y) / (2 * total)
+    cov[np.diag_indices(k - 1)] += 1 / n[1:]
+    return y, cov
 
 
 def _contrast_study(st: str, g: pd.DataFrame) -> StudyContrasts:

@@ -19,7 +19,9 @@ every comparison has the same heterogeneity tau).
 * **Node-splitting** (Dias et al. 2010) of the comparison B vs A: in every study with both
   arms the baseline is moved to A and the contrast B vs A gets its own parameter
   :math:`d_{AB}^{dir}`; all other contrasts keep the consistency parameters, whose
-  :math:`d_B - d_A` is then the indirect estimate.
+  :math:`d_B - d_A` is then the indirect estimate. Moving the baseline maps ``y`` and ``S``
+  linearly (:meth:`~bayesmeta.network.data.StudyContrasts.rebased`), which is exact for
+  arm-level MD, log OR and SMD (one pooled SD per study, see :mod:`bayesmeta.network.data`).
 
 References
 ----------
