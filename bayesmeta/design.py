@@ -79,7 +79,7 @@ class Design:
                     f"{', '.join(self.names)}"
                 )
             return np.array([[float(v == g) for g in self.names] for v in values])
-        frame = pd.DataFrame(newdata)
+        frame = newdata if isinstance(newdata, pd.DataFrame) else pd.DataFrame(newdata)
         if self.subgroup is not None:
             frame = frame.assign(**{self.subgroup: frame[self.subgroup].astype(str)})
         else:
@@ -102,24 +102,28 @@ class Design:
         """
         names = self.names
         used = [n for n in names if n != "Intercept"]
+        columns = list(frame.columns)  # plain lists: a fresh Index builds a hash table
         if (
             self.model_spec is None
             or len(set(names)) != len(names)
-            or "Intercept" in frame.columns
+            or "Intercept" in columns
             or set(used) != {str(v) for v in self.model_spec.required_variables}
-            or not frame.columns.is_unique
+            or len(set(columns)) != len(columns)
+            or any(name not in columns for name in used)
         ):
             return None
+        kinds = [dt.kind for dt in frame.dtypes]  # one Series, not one per column
+        where = {name: columns.index(name) for name in used}
+        if any(kinds[i] not in "iuf" for i in where.values()):
+            return None
+        # every column numeric: one array for all (int -> float exactly as per column)
+        values = frame.to_numpy(dtype=float) if all(k in "iuf" for k in kinds) else None
         out = np.ones((len(frame), len(names)))
         for j, name in enumerate(names):
             if name == "Intercept":
                 continue
-            if name not in frame.columns:
-                return None
-            col = frame[name]
-            if col.dtype.kind not in "iuf":
-                return None
-            v = col.to_numpy(dtype=float)
+            i = where[name]
+            v = values[:, i] if values is not None else frame[name].to_numpy(dtype=float)
             if not np.isfinite(v).all():
                 return None
             out[:, j] = v

@@ -290,19 +290,17 @@ class MetaResult:
 
     def _at(self, newdata: Any) -> tuple[np.ndarray, list[str]]:
         d = self._require_design("predict()")
-        A = d.rows(newdata)
-        if isinstance(newdata, pd.DataFrame):
-            labels = [
-                ", ".join(f"{c}={v}" for c, v in row.items()) for _, row in newdata.iterrows()
-            ]
-        elif isinstance(newdata, dict):
-            labels = [
-                ", ".join(f"{c}={v}" for c, v in row.items())
-                for _, row in pd.DataFrame(newdata).iterrows()
-            ]
-        else:
+        if not isinstance(newdata, pd.DataFrame | dict):
             labels = [f"{d.subgroup} = {v}" if d.subgroup else str(v) for v in newdata]
-        return A, labels
+            return d.rows(newdata), labels
+        frame = pd.DataFrame(newdata) if isinstance(newdata, dict) else newdata
+        cols = [str(c) for c in frame.columns]
+        # rows as iterrows() gives them (one common dtype per row), without a Series each
+        labels = [
+            ", ".join(f"{c}={v}" for c, v in zip(cols, row, strict=True))
+            for row in frame.to_numpy().tolist()
+        ]
+        return d.rows(frame), labels
 
     def predict(
         self,
@@ -525,7 +523,7 @@ class MetaResult:
             if len(labels) != thr.size:
                 raise ValueError("labels must give one label per threshold")
             out["label"] = list(labels)
-        out["direction"] = direction
+        out["direction"] = [direction] * thr.size  # a list: the quickest str column
         if at is not None:
             return self._prob_exceeds_at(at, thr, x, direction, scale, out)
         if self.design is not None:
@@ -548,24 +546,19 @@ class MetaResult:
         self, at: Any, thr: np.ndarray, x: np.ndarray, direction: str, scale: str, base: dict
     ) -> pd.DataFrame:
         A, labels = self._at(at)
-        frames = []
-        for new, col in ((False, "p_mu"), (True, "p_new")):
+        R, X = len(labels), thr.size
+        # one row per (covariate row, threshold); str columns as lists (the quickest)
+        cols: dict[str, Any] = {"at": [lab for lab in labels for _ in range(X)]}
+        cols["threshold"] = np.tile(thr, R)
+        if "label" in base:
+            cols["label"] = base["label"] * R
+        cols["direction"] = [direction] * (R * X)
+        for new, col, se in ((False, "p_mu", "mcse"), (True, "p_new", "mcse_new")):
             m = self.posterior.linear(A, new=new)
             below = m.cdf(x)  # (R, X)
-            p = 1.0 - below if direction == "greater" else below
-            frames.append((col, p, m.mcse_cdf(x)))
-        rows = []
-        for r, lab in enumerate(labels):
-            for j in range(thr.size):
-                row = {"at": lab, "threshold": thr[j]}
-                if "label" in base:
-                    row["label"] = base["label"][j]
-                row["direction"] = direction
-                for col, p, se in frames:
-                    row[col] = p[r, j]
-                    row["mcse" if col == "p_mu" else "mcse_new"] = se[r, j]
-                rows.append(row)
-        table = pd.DataFrame(rows)
+            cols[col] = (1.0 - below if direction == "greater" else below).ravel()
+            cols[se] = m.mcse_cdf(x).ravel()
+        table = pd.DataFrame(cols)
         table.attrs.update({"direction": direction, "scale": scale})
         return table
 

@@ -258,6 +258,62 @@ def test_batch_matches_single_fits():
         np.testing.assert_allclose(tb[b], one.marginal("tau").quantile(Q), rtol=1e-7, atol=1e-10)
 
 
+def test_batch_refines_each_analysis_and_matches_single_fits(monkeypatch):
+    # 1 to 400 studies per analysis: each analysis halves its own unresolved panels (the
+    # batch is padded to a common number of panels); each must be resolved and agree with
+    # its own fit as closely as in test_batch_matches_single_fits
+    from bayesmeta.engines import linear
+
+    splits, split_panels = [], linear._split_panels
+
+    def counting(kind, pa, pb, nodes, split, evaluate):
+        splits.append(split.sum(1))  # panels halved in each analysis
+        return split_panels(kind, pa, pb, nodes, split, evaluate)
+
+    monkeypatch.setattr(linear, "_split_panels", counting)
+    rng = np.random.default_rng(5)
+    B, K = 12, 400
+    mask = np.arange(K)[None, :] < rng.integers(1, K + 1, B)[:, None]
+    s = rng.uniform(0.02, 0.8, (B, K))
+    y = rng.normal(0.2, rng.uniform(0.01, 0.5, (B, 1)), (B, K)) + rng.normal(0, s)
+    kw = dict(tau_prior=priors.HalfCauchy(0.2), beta_prior_mean=[0.0], beta_prior_var=[16.0])
+    batch = integrate(y, s**2, mask=mask, **kw)
+    assert splits and len(set(splits[0].tolist())) > 1  # analyses split different panels
+    assert not any("resolution" in n for n in batch.notes)
+    qb, tb = batch.marginal("mu").quantile(Q), batch.marginal("tau").quantile(Q)
+    for b in range(B):
+        one = integrate(y[b, mask[b]], s[b, mask[b]] ** 2, **kw)
+        np.testing.assert_allclose(qb[b], one.marginal("mu").quantile(Q), atol=1e-9)
+        np.testing.assert_allclose(tb[b], one.marginal("tau").quantile(Q), rtol=1e-7, atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "name", ["crins-halfnormal", "bcg-latitude-normal", "nma-three-arm", "k1000"]
+)
+def test_moments_kept_from_the_quadrature_match_a_fresh_computation(fits, name):
+    # integrate() keeps beta-hat and its covariance at the nodes from its last pass; a
+    # reloaded posterior (at_nodes=None) computes them again from the whitened data
+    from dataclasses import replace
+
+    post = fits[name]
+    fresh = replace(post, at_nodes=None)
+    np.testing.assert_allclose(post._tau_nodes, fresh._tau_nodes, rtol=1e-15)
+    for kept, again in zip(post._cond_nodes, fresh._cond_nodes, strict=True):
+        np.testing.assert_allclose(kept, again, rtol=1e-12, atol=1e-14)
+
+
+# The quantile search evaluates each panel's polynomial in the power basis, the CDF in the
+# Legendre basis: the two agree to rounding.
+TOL_TAU_ROUND_TRIP = 1e-14
+
+
+@pytest.mark.parametrize("name", [n for n in CASES if not QUAD["cases"][n]["input"].get("fixed")])
+def test_tau_quantiles_invert_the_cdf(fits, name):
+    p = np.array([1e-9, 1e-4, 0.025, 0.3, 0.5, 0.9, 0.975, 1 - 1e-6])
+    tau = fits[name].marginal("tau")
+    np.testing.assert_allclose(tau.cdf(tau.quantile(p)), p, rtol=0, atol=TOL_TAU_ROUND_TRIP)
+
+
 def test_batched_mixture_quantiles_invert_the_cdf():
     # one vectorised Newton/Halley loop for every analysis and probability: analyses with
     # different numbers of live nodes (k = 1..12, flat and normal priors) and tail

@@ -68,6 +68,26 @@ def test_coefficients_predict_and_prob_exceeds_are_consistent(ablat):
     assert 0 < ablat.heterogeneity_explained() < 1
 
 
+def test_prob_exceeds_at_has_one_row_per_covariate_row_and_threshold(ablat):
+    at = pd.DataFrame({"ablat": [20, 40, 55], "alloc": ["random", "random", "systematic"]})
+    pe = ablat.prob_exceeds([0.6, 0.8], direction="less", labels=["big", "small"], at=at)
+    assert list(pe.columns) == [
+        "at", "threshold", "label", "direction", "p_mu", "mcse", "p_new", "mcse_new"
+    ]  # fmt: skip
+    # labels as iterrows() gives the rows (one dtype per row: mixed columns keep theirs)
+    assert pe["at"].tolist() == [
+        f"ablat={a}, alloc={b}" for a, b in zip(at["ablat"], at["alloc"], strict=True) for _ in "xy"
+    ]
+    assert pe["threshold"].tolist() == [0.6, 0.8] * 3
+    assert pe["label"].tolist() == ["big", "small"] * 3
+    assert set(pe["direction"]) == {"less"} and pe["direction"].dtype == pe["at"].dtype
+    A = np.column_stack([np.ones(3), at["ablat"]])
+    for col, new in (("p_mu", False), ("p_new", True)):
+        want = ablat.posterior.linear(A, new=new).cdf(np.log([0.6, 0.8])).ravel()
+        np.testing.assert_allclose(pe[col], want, rtol=0, atol=1e-15)
+    assert (pe[["mcse", "mcse_new"]].to_numpy() == 0).all()
+
+
 def test_nuts_agrees_with_exact_on_a_meta_regression(ablat):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bayesmeta.ConvergenceWarning)

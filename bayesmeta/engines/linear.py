@@ -38,12 +38,13 @@ integrated by composite Gauss-Legendre panels: panels placed by a coarse scan of
 density where the mass is, plus one panel per end that either stops *exactly* at the
 bound of the prior's support or maps the infinite tail onto :math:`[-1, 1]`
 (:math:`u = u_b + c\,s/(1-s)`), so polynomially and exponentially decaying tails are both
-integrated. The resolution is checked on the Legendre coefficients of every panel and
-the panels are refined until they resolve the density. The posterior of tau is the
-piecewise Legendre interpolant (CDF and quantiles in closed form per panel); every other
-posterior is a normal mixture over the nodes. Moments whose existence depends on the
-decay of :math:`p(\tau\mid y)` at infinity (slope of the log density in u far out) are
-reported as ``inf`` with a note.
+integrated. The resolution is checked on the Legendre coefficients of every panel, and
+the panels that do not resolve the density are halved until it is resolved. The
+posterior of tau is the piecewise Legendre interpolant (CDF and quantiles in closed form
+per panel); every other posterior is a normal mixture over the nodes (the conditional
+moments at the nodes come from the last pass of the quadrature). Moments whose existence
+depends on the decay of :math:`p(\tau\mid y)` at infinity (slope of the log density in u
+far out) are reported as ``inf`` with a note.
 
 References
 ----------
@@ -73,8 +74,8 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from functools import cached_property
+from dataclasses import dataclass, field, replace
+from functools import cache, cached_property
 from typing import Any
 
 import numpy as np
@@ -95,14 +96,17 @@ Array = NDArray[np.float64]
 _LOG2PI = math.log(2 * math.pi)
 #: Gauss-Legendre nodes per panel.
 N_GAUSS = 12
-#: Panel width times the local rate of change of log density (doubled density of panels
-#: until the Legendre coefficients say the density is resolved).
+#: Panel width times the local rate of change of log density (then the panels that the
+#: Legendre coefficients say are not resolved are halved, up to MAX_LEVELS - 1 times).
 PANEL_RATE = 1.0
 MAX_LEVELS = 4
 #: Log-density drop that bounds the central range (the tails beyond are still integrated).
 LOG_DROP = 34.0
 #: Resolution target: sum over panels of the last two Legendre coefficients / total mass.
 RESOLUTION_TOL = 1e-8
+#: Refinement halves the least resolved panels until the others hold less than this
+#: fraction of RESOLUTION_TOL.
+_KEEP_ERR = 0.25
 #: Far-tail probe: the decay rate r of p(u | y) ~ e^{-r u} decides which moments exist.
 _FAR = (40.0, 80.0)
 _MOMENT_MARGIN = 0.02
@@ -124,6 +128,25 @@ _LT = (
     * _GL_W[None, :]
     * np.polynomial.legendre.legvander(_GL_X, N_GAUSS - 1).T
 )
+
+
+def _power_series() -> Array:
+    """(N_GAUSS, N_GAUSS + 1, 3): a Legendre series in the power basis (coef @ this).
+
+    Columns: its integral from -1, the series, its derivative. On |x| <= 1 the rounding
+    error of the power basis stays below 1e-14 of the panel's mass.
+    """
+    P = np.polynomial.polynomial
+    out = np.zeros((N_GAUSS, N_GAUSS + 1, 3))
+    for k, e in enumerate(np.eye(N_GAUSS)):
+        val = np.polynomial.legendre.leg2poly(e)
+        for j, c in enumerate((P.polyint(val, lbnd=-1), val, P.polyder(val))):
+            out[k, : c.size, j] = c
+    return out
+
+
+_POW_SERIES = _power_series()
+_POWERS = np.arange(N_GAUSS + 1)
 _LOWER, _AFFINE, _UPPER = 0, 1, 2
 
 
@@ -159,6 +182,16 @@ class _Model:
     def r(self) -> Array:
         return self.yt - np.einsum("bkp,p->bk", self.xt, self.m0)
 
+    @cached_property
+    def cross(self) -> Array:
+        """Products x_p x_q (p <= q), then x_p r: (B, K, P (P + 1) / 2 + P).
+
+        ``D^-1``-weighted sums of these give A and c (one matrix product, :func:`_conditional`).
+        """
+        iu, ju = _triu(self.P)
+        xt = self.xt
+        return np.concatenate([xt[..., iu] * xt[..., ju], xt * self.r[..., None]], axis=-1)
+
     @property
     def P(self) -> int:
         return self.xt.shape[-1]
@@ -167,7 +200,7 @@ class _Model:
         def s(a):
             return None if a is None else a[idx]
 
-        return _Model(
+        sub = _Model(
             self.yt[idx],
             self.xt[idx],
             self.lam[idx],
@@ -185,6 +218,10 @@ class _Model:
             self.mask[idx],
             s(self.tmat),
         )
+        for name in ("r", "cross"):  # products computed once
+            if name in self.__dict__:
+                sub.__dict__[name] = self.__dict__[name][idx]
+        return sub
 
 
 #: Largest m * n * k of one matrix product: OpenBLAS multi-threads larger ones, and waking
@@ -203,6 +240,20 @@ def _matmul_rows(a: Array, b: Array) -> Array:
     out = np.empty((*np.broadcast_shapes(a.shape[:-2], b.shape[:-2]), n, q))
     for i in range(0, n, step):
         np.matmul(a[..., i : i + step, :], b, out=out[..., i : i + step, :])
+    return out
+
+
+@cache
+def _triu(P: int) -> tuple[Array, Array]:
+    return np.triu_indices(P)
+
+
+@cache
+def _packed(P: int) -> Array:
+    """(P, P) position of each entry of a symmetric matrix in its packed upper triangle."""
+    iu, ju = _triu(P)
+    out = np.empty((P, P), int)
+    out[iu, ju] = out[ju, iu] = np.arange(iu.size)
     return out
 
 
@@ -235,18 +286,12 @@ def _conditional(m: _Model, tau2: Array, *, moments: bool = True):
         delta = dl[..., None]
         cov = (1.0 / a)[..., None, None]
     else:
-        # weighted cross products by one matrix product (BLAS), not a 3-operand einsum:
-        # columns x_p x_q (p <= q), then x_p r
+        # weighted cross products by one matrix product (BLAS), not a 3-operand einsum
         xt = m.xt
-        iu, ju = np.triu_indices(P)
-        cols = np.concatenate([xt[..., iu] * xt[..., ju], xt * m.r[..., None]], axis=-1)
-        prod = _matmul_rows(iw, cols)  # (B, N, P (P + 1) / 2 + P)
-        nu = iu.size
-        a = np.empty((B, N, P, P))
-        a[..., iu, ju] = prod[..., :nu]
-        a[..., ju, iu] = prod[..., :nu]
+        prod = _matmul_rows(iw, m.cross)  # (B, N, P (P + 1) / 2 + P)
+        a = prod[..., _packed(P)]  # (B, N, P, P)
         a += np.diag(m.prec0)
-        c = prod[..., nu:]
+        c = prod[..., -P:]
         chol = np.linalg.cholesky(a)
         if moments:
             cov = np.linalg.inv(a)
@@ -296,23 +341,42 @@ def _panel_u(kind: Array, pa: Array, pb: Array, x: Array) -> tuple[Array, Array]
     kind, pa, pb, x = np.broadcast_arrays(kind, pa, pb, x)
     u = np.empty(x.shape)
     jac = np.empty(x.shape)
-    aff = kind == _AFFINE
-    a_, b_, s_ = pa[aff], pb[aff], 0.5 * (1.0 + x[aff])
-    u[aff] = a_ + (b_ - a_) * s_
-    jac[aff] = 0.5 * (b_ - a_)
-    for k in (_LOWER, _UPPER):
+    for k in (_LOWER, _AFFINE, _UPPER):
         sel = kind == k
-        if not sel.any():
-            continue
-        a_, b_, s_ = pa[sel], pb[sel], 0.5 * (1.0 + x[sel])
-        c, rational = np.abs(b_), b_ > 0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if k == _LOWER:
-                u[sel] = np.where(rational, a_ - c * (1.0 - s_) / s_, a_ + c * np.log(s_))
-                jac[sel] = np.where(rational, 0.5 * c / (s_ * s_), 0.5 * c / s_)
-            else:
-                u[sel] = np.where(rational, a_ + c * s_ / (1.0 - s_), a_ - c * np.log1p(-s_))
-                jac[sel] = np.where(rational, 0.5 * c / ((1.0 - s_) ** 2), 0.5 * c / (1.0 - s_))
+        if sel.any():
+            u[sel], jac[sel] = _panel_u_kind(k, pa[sel], pb[sel], x[sel])
+    return u, jac
+
+
+def _panel_u_kind(k: int, pa: Array, pb: Array, x: Array) -> tuple[Array, Array]:
+    """:func:`_panel_u` for panels of one kind ``k`` (broadcast shapes)."""
+    s = 0.5 * (1.0 + x)
+    if k == _AFFINE:
+        w = pb - pa
+        u = pa + w * s
+        return u, np.broadcast_to(0.5 * w, u.shape)
+    c, rational = np.abs(pb), pb > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if k == _LOWER:
+            u = np.where(rational, pa - c * (1.0 - s) / s, pa + c * np.log(s))
+            jac = np.where(rational, 0.5 * c / (s * s), 0.5 * c / s)
+        else:
+            u = np.where(rational, pa + c * s / (1.0 - s), pa - c * np.log1p(-s))
+            jac = np.where(rational, 0.5 * c / ((1.0 - s) ** 2), 0.5 * c / (1.0 - s))
+    return u, jac
+
+
+def _panel_nodes(kind: Array, pa: Array, pb: Array) -> tuple[Array, Array]:
+    """Return u and du/dx at the Gauss-Legendre nodes of every panel, (B, NP, N_GAUSS).
+
+    Column by column: the panels of a column share their kind (``kind`` (NP,)).
+    """
+    u = np.empty((*pa.shape, N_GAUSS))
+    jac = np.empty(u.shape)
+    for k in (_LOWER, _AFFINE, _UPPER):
+        cols = np.flatnonzero(kind == k)
+        if cols.size:
+            u[:, cols], jac[:, cols] = _panel_u_kind(k, pa[:, cols, None], pb[:, cols, None], _GL_X)
     return u, jac
 
 
@@ -585,6 +649,7 @@ class MixtureMarginal:
 
         return self._out(self._apply(fn, q.shape))
 
+    @cached_property
     def _moments(self) -> tuple[Array, Array]:
         w = self._w[:, None, :]
         mean = (w * self._m).sum(-1)
@@ -596,11 +661,11 @@ class MixtureMarginal:
 
     def mean(self) -> Array:
         """Posterior mean (*shape); ``inf`` where it does not exist."""
-        return self._out(self._moments()[0])
+        return self._out(self._moments[0]).copy()
 
     def sd(self) -> Array:
         """Posterior SD (*shape); ``inf`` where it does not exist."""
-        return self._out(self._moments()[1])
+        return self._out(self._moments[1]).copy()
 
     def mean_sd_exp(self) -> tuple[Array, Array]:
         """Mean and SD of exp(X) (ratios from log ratios); ``inf`` where they do not exist."""
@@ -621,7 +686,7 @@ class MixtureMarginal:
 
     def mcse_cdf(self, x: ArrayLike) -> Array:
         """Zeros: the engine is deterministic."""
-        return np.zeros_like(self.cdf(x))
+        return np.zeros((*self.shape, np.size(x)))
 
 
 class TauMarginal:
@@ -680,6 +745,7 @@ class TauMarginal:
         q = np.atleast_1d(np.asarray(q, dtype=float))
         return _squeeze(self._from_tau(self._post._tau_quantile(q)), self._post.batch_shape == ())
 
+    @cached_property
     def _moments(self) -> tuple[Array, Array]:
         p = self._post
         g = np.where(p._w > 0, self._from_tau(p._tau_nodes), 0.0)
@@ -695,11 +761,11 @@ class TauMarginal:
 
     def mean(self) -> Array:
         """Posterior mean (*shape); ``inf`` where it does not exist."""
-        return _squeeze(self._moments()[0], self._post.batch_shape == ())
+        return _squeeze(self._moments[0], self._post.batch_shape == ()).copy()
 
     def sd(self) -> Array:
         """Posterior SD (*shape); ``inf`` where it does not exist."""
-        return _squeeze(self._moments()[1], self._post.batch_shape == ())
+        return _squeeze(self._moments[1], self._post.batch_shape == ()).copy()
 
     def mean_sd_exp(self) -> tuple[Array, Array]:
         """Mean and SD of exp(X); ``inf`` where they do not exist."""
@@ -721,7 +787,7 @@ class TauMarginal:
 
     def mcse_cdf(self, x: ArrayLike) -> Array:
         """Zeros: the engine is deterministic."""
-        return np.zeros_like(self.cdf(x))
+        return np.zeros((*self.shape, np.size(x)))
 
 
 @dataclass
@@ -771,6 +837,9 @@ class LinearPosterior:
     n_chains: int = 4
     n_draws: int = 1000
     seed: int = 0
+    #: log(tau), beta-hat and its covariance at the nodes (B, NP, N_GAUSS, ...), as
+    #: :func:`integrate` computed them; None (a reloaded posterior): computed when needed.
+    at_nodes: tuple[Array, Array, Array] | None = field(default=None, repr=False)
     _draw_cache: dict = field(default_factory=dict, repr=False)
 
     capabilities = frozenset({"log_evidence", "weights", "density", "linear", "map", "ml"})
@@ -786,7 +855,7 @@ class LinearPosterior:
         """() for a single analysis, (B,) for a batch."""
         return (self.B,) if self.batched else ()
 
-    @property
+    @cached_property
     def intercept_only(self) -> bool:
         """True when X is a single column of ones (then ``mu`` and ``theta_new`` exist)."""
         m = self.model
@@ -840,13 +909,10 @@ class LinearPosterior:
         """(tau nodes (B, M), weights (B, M))."""
         if self.tau_point is not None:
             return np.full((self.B, 1), self.tau_point), np.ones((self.B, 1))
-        u = np.empty(self.h.shape)
-        for k in (_LOWER, _AFFINE, _UPPER):  # column by column: panels share their kind
-            cols = np.flatnonzero(self.kind == k)
-            if cols.size:
-                u[:, cols], _ = _panel_u(
-                    np.array(k), self.pa[:, cols, None], self.pb[:, cols, None], _GL_X
-                )
+        if self.at_nodes is not None:
+            u = self.at_nodes[0]
+        else:
+            u, _ = _panel_nodes(self.kind, self.pa, self.pb)
         w = self.h * _GL_W
         tau = np.exp(np.minimum(np.where(w > 0, u, 0.0), 300.0))
         return tau.reshape(self.B, -1), w.reshape(self.B, -1)
@@ -887,6 +953,11 @@ class LinearPosterior:
         """beta-hat (B, N, P) and its covariance (B, N, P, P) at the live nodes (else 0)."""
         t2 = self._tau_nodes**2
         P = self.model.P
+        if self.at_nodes is not None:
+            live = self._w > _NODE_CUT
+            bh = self.at_nodes[1].reshape(*t2.shape, P)
+            cov = self.at_nodes[2].reshape(*t2.shape, P, P)
+            return np.where(live[..., None], bh, 0.0), np.where(live[..., None, None], cov, 0.0)
         bh = np.zeros((*t2.shape, P))
         cov = np.zeros((*t2.shape, P, P))
         for idx, top, lv in self._live_groups:  # only the live nodes, in groups
@@ -982,19 +1053,23 @@ class LinearPosterior:
         target = qq - take(edges[:, :-1])
         mass = take(edges[:, 1:]) - take(edges[:, :-1])
         a, b = -np.ones_like(target), np.ones_like(target)
+        # the panel's CDF, density and its slope as polynomials in x (power basis)
+        series = np.einsum("...k,kmj->...mj", coef, _POW_SERIES)
         with np.errstate(divide="ignore", invalid="ignore"):
             x = np.clip(np.nan_to_num(2 * target / mass - 1), -1, 1)
-        for _ in range(60):  # Newton on the panel's polynomial CDF, safeguarded by bisection
-            F = _series_int(coef, x) - target
-            a, b = np.where(F < 0, x, a), np.where(F >= 0, x, b)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                xn = x - F / _series_val(coef, x)
-            bad = ~np.isfinite(xn) | (xn < a) | (xn > b)
-            xn = np.where(bad, 0.5 * (a + b), xn)
-            done = (np.abs(xn - x) <= 1e-15) | (b - a <= 1e-15)
-            x = xn
-            if np.all(done):
-                break
+            for _ in range(60):  # Halley on the panel's CDF, safeguarded by bisection
+                F, f, f1 = np.einsum("...m,...mj->j...", x[..., None] ** _POWERS, series)
+                F -= target
+                a, b = np.where(F < 0, x, a), np.where(F >= 0, x, b)
+                nt = F / f
+                c = 0.5 * nt * f1 / f
+                xn = x - np.where(np.abs(c) < 0.5, nt / (1.0 - c), nt)
+                bad = ~np.isfinite(xn) | (xn < a) | (xn > b)
+                xn = np.where(bad, 0.5 * (a + b), xn)
+                done = (np.abs(xn - x) <= 1e-15) | (b - a <= 1e-15)
+                x = xn
+                if np.all(done):
+                    break
         u, _ = _panel_u(self.kind[p], take(self.pa), take(self.pb), x)
         out = np.exp(u)
         out = np.where(qq <= 0, np.exp(self._u_left[:, :1]) + 0 * out, out)
@@ -1044,10 +1119,11 @@ class LinearPosterior:
         else:
             means = np.moveaxis(bh @ af.T, -1, 1) + const[None, :, None]
             var = np.moveaxis(((cov @ af.T) * af.T).sum(-2), -1, 1)
-        needs = self._var_grows(af)
         if new:
             var = var + self._tau_nodes[:, None, :] ** 2
-            needs = np.ones_like(needs)
+            needs = np.ones(af.shape[0], bool)
+        else:
+            needs = self._var_grows(af)
         if _name == "linear":
             _name = "linear_new" if new else "linear"
         mm = MixtureMarginal(
@@ -1061,10 +1137,16 @@ class LinearPosterior:
         """Whether the conditional variance of af @ beta grows like tau^2 as tau -> inf."""
         if self.tau_point is not None or af.shape[1] == 0:
             return np.zeros(af.shape[0], bool)
+        t_far2, cov = self._far_cov
+        var = np.einsum("rp,pq,rq->r", af, cov, af)
+        return var > 1e-6 * t_far2
+
+    @cached_property
+    def _far_cov(self) -> tuple[float, Array]:
+        """tau^2 far beyond the nodes and the covariance of beta given that tau (P, P)."""
         t_far = np.exp(self.pa.max() + 60.0) if np.isfinite(self.pa.max()) else 1e30
         _, _, cov, _ = _conditional(self.model.subset(slice(0, 1)), np.array([[t_far**2]]))
-        var = np.einsum("rp,pq,rq->r", af, cov[0, 0], af)
-        return var > 1e-6 * t_far**2
+        return t_far**2, cov[0, 0]
 
     def _theta_components(self, tau: Array | None = None, bh=None, cov=None):
         """Means and sds (B, K, N) of theta_i given tau at the nodes (or at ``tau``)."""
@@ -1192,10 +1274,7 @@ class LinearPosterior:
         """Profile log densities at u (1-D, one analysis)."""
         m = self.model.subset(slice(0, 1))
         if not prior_beta:
-            m = _Model(
-                **{**m.__dict__, "prec0": np.zeros_like(m.prec0), "p_flat": m.P, "logdet_v0": 0.0}
-            )
-            m.__dict__.pop("r", None)
+            m = replace(m, prec0=np.zeros_like(m.prec0), p_flat=m.P, logdet_v0=0.0)
         tau = np.exp(np.asarray(u, float))[None, :]
         ll, logdet_a = _conditional(m, tau**2, moments=False)
         lp = 0.0
@@ -1316,8 +1395,7 @@ class LinearPosterior:
     def _beta_at(self, tau: float, prior_beta: bool = True) -> list[float]:
         m = self.model.subset(slice(0, 1))
         if not prior_beta:
-            m = _Model(**{**m.__dict__, "prec0": np.zeros_like(m.prec0)})
-            m.__dict__.pop("r", None)
+            m = replace(m, prec0=np.zeros_like(m.prec0))
         _, bh, _, _ = _conditional(m, np.array([[tau**2]]))
         out = self.beta_fixed.copy()
         out[self.free] = bh[0, 0]
@@ -1663,14 +1741,21 @@ def _build(y, S, X, W, mask, m0, v0, names, beta_fixed):
 # ------------------------------------------------------------------------------------------
 # integration
 # ------------------------------------------------------------------------------------------
-def _logf(m: _Model, u: Array, prior: Any) -> Array:
-    """Log of the (unnormalised) posterior density of u = log(tau) (B, N)."""
+def _logf(m: _Model, u: Array, prior: Any, *, moments: bool = False):
+    """Log of the (unnormalised) posterior density of u = log(tau) (B, N).
+
+    With ``moments``: also beta-hat (B, N, P) and its covariance (B, N, P, P) given tau.
+    """
     u = np.minimum(u, 300.0)  # tau^2 stays finite; the density is 0 there in practice
     tau = np.exp(u)
-    ll, _ = _conditional(m, tau * tau, moments=False)
+    if moments:
+        ll, beta, cov, _ = _conditional(m, tau * tau)
+    else:
+        ll, _ = _conditional(m, tau * tau, moments=False)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         lp = np.asarray(prior.logpdf(tau), float) + u + ll
-    return np.where(np.isnan(lp) | (lp == np.inf), -np.inf, lp)
+    lp = np.where(np.isnan(lp) | (lp == np.inf), -np.inf, lp)
+    return (lp, beta, cov) if moments else lp
 
 
 def _tail_scale(probe: Array, moment: Array | float = 0.0) -> Array:
@@ -1695,11 +1780,16 @@ def _tail_scale(probe: Array, moment: Array | float = 0.0) -> Array:
 
 def _integrate_chunk(m: _Model, prior: Any, lo: float, hi: float, proper: bool, center):
     B = m.yt.shape[0]
-    se = np.where(m.mask, m.sqrt_s, np.nan)
+    # reference scale: median SE or the spread of the estimates (nan-free sort and sums: the
+    # mask says which entries count)
+    n = m.mask.sum(1)
+    se = np.sort(np.where(m.mask, m.sqrt_s, np.inf), axis=1)
+    middle = np.stack([(n - 1) // 2, n // 2], 1)
     with np.errstate(all="ignore"):
-        scale = np.nanmedian(se, axis=1)
-        ys = np.where(m.mask, m.y, np.nan)
-        spread = np.sqrt(np.nanvar(ys, axis=1))
+        scale = np.where(n > 0, np.take_along_axis(se, middle, 1).mean(1), np.nan)
+        ys = np.where(m.mask, m.y, 0.0)
+        dev = np.where(m.mask, ys - (ys.sum(1) / n)[:, None], 0.0)
+        spread = np.sqrt((dev * dev).sum(1) / n)
     ref = np.maximum(scale, np.nan_to_num(spread))
     ref = np.where(np.isfinite(ref) & (ref > 0), ref, 1.0)
     uref = np.log(ref)
@@ -1741,8 +1831,13 @@ def _integrate_chunk(m: _Model, prior: Any, lo: float, hi: float, proper: bool, 
     ub = np.where(last >= nc - 1, H0, L0 + last * cell)
     # 3. tails: exact bounds or mapped infinite tails (scale from the local slope)
     far = np.array(_FAR)
+    ends = ([ua[:, None] - _PROBE] if lo == 0 else []) + (
+        [] if np.isfinite(hi) else [ub[:, None] + _PROBE]
+    )
+    if ends:  # both ends in one evaluation
+        probes = np.split(_logf(m, np.concatenate(ends, 1), prior), len(ends), axis=1)
     if lo == 0:
-        probe = _logf(m, ua[:, None] - _PROBE, prior)
+        probe = probes[0]
         c_lo = _tail_scale(probe)
         decay_lo = (probe[:, 4] - probe[:, 5]) / (far[1] - far[0])
         if not proper and np.any(~(decay_lo > _MOMENT_MARGIN)):
@@ -1753,7 +1848,7 @@ def _integrate_chunk(m: _Model, prior: Any, lo: float, hi: float, proper: bool, 
     if np.isfinite(hi):
         decay = np.full(B, np.inf)
     else:
-        probe = _logf(m, ub[:, None] + _PROBE, prior)
+        probe = probes[-1]
         decay = (probe[:, 4] - probe[:, 5]) / (far[1] - far[0])
         top = np.where(
             decay > 2 + _MOMENT_MARGIN, 2.0, np.where(decay > 1 + _MOMENT_MARGIN, 1.0, 0.0)
@@ -1785,70 +1880,145 @@ def _integrate_chunk(m: _Model, prior: Any, lo: float, hi: float, proper: bool, 
     c_lo = c_lo if lo == 0 else np.zeros(B)
     c_hi = c_hi if not np.isfinite(hi) else np.zeros(B)
 
-    def panels(ix: Array, npan: int):
-        nb = ix.size
-        targets = np.linspace(0, 1, npan + 1)
-        cu, ucc = cum[ix], uc[ix]
-        j = np.clip((cu[:, None, :] <= targets[None, :, None]).sum(-1) - 1, 0, nc - 2)
-        c0, c1 = np.take_along_axis(cu, j, 1), np.take_along_axis(cu, j + 1, 1)
-        u0, u1 = np.take_along_axis(ucc, j, 1), np.take_along_axis(ucc, j + 1, 1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            fr = np.where(c1 > c0, (targets - c0) / (c1 - c0), 0.0)
-        a_, b_ = ua[ix], ub[ix]
-        edges = np.clip(u0 + fr * (u1 - u0), a_[:, None], b_[:, None])
-        edges = np.maximum.accumulate(edges, axis=1)
-        edges[:, 0], edges[:, -1] = a_, b_
-        kind = np.array(
-            [_LOWER if lo == 0 else _AFFINE]
-            + [_AFFINE] * npan
-            + [_UPPER if not np.isfinite(hi) else _AFFINE]
+    targets = np.linspace(0, 1, n0 + 1)
+    j = np.clip((cum[:, None, :] <= targets[None, :, None]).sum(-1) - 1, 0, nc - 2)
+    c0, c1 = np.take_along_axis(cum, j, 1), np.take_along_axis(cum, j + 1, 1)
+    u0, u1 = np.take_along_axis(uc, j, 1), np.take_along_axis(uc, j + 1, 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fr = np.where(c1 > c0, (targets - c0) / (c1 - c0), 0.0)
+    edges = np.clip(u0 + fr * (u1 - u0), ua[:, None], ub[:, None])
+    edges = np.maximum.accumulate(edges, axis=1)
+    edges[:, 0], edges[:, -1] = ua, ub
+    kind = np.array(
+        [_LOWER if lo == 0 else _AFFINE]
+        + [_AFFINE] * n0
+        + [_UPPER if not np.isfinite(hi) else _AFFINE]
+    )
+    first_a = ua[:, None] if lo == 0 else np.full((B, 1), math.log(max(lo, 1e-300)))
+    first_b = c_lo[:, None] if lo == 0 else np.maximum(ua[:, None], first_a)
+    last_b = c_hi[:, None] if not np.isfinite(hi) else np.full((B, 1), math.log(hi))
+    if np.isfinite(hi):
+        last_b = np.maximum(last_b, ub[:, None])
+    pa = np.concatenate([first_a, edges[:, :-1], ub[:, None]], 1)
+    pb = np.concatenate([first_b, edges[:, 1:], last_b], 1)
+
+    def evaluate(ix: slice | Array, kind: Array, pa: Array, pb: Array) -> _Nodes:
+        u, jac = _panel_nodes(kind, pa, pb)
+        lf, beta, cov = _logf(m.subset(ix), u.reshape(len(pa), -1), prior, moments=True)
+        P = m.P
+        return _Nodes(
+            u, jac, lf.reshape(u.shape), beta.reshape(*u.shape, P), cov.reshape(*u.shape, P, P)
         )
-        first_a = a_[:, None] if lo == 0 else np.full((nb, 1), math.log(max(lo, 1e-300)))
-        first_b = c_lo[ix, None] if lo == 0 else np.maximum(a_[:, None], first_a)
-        last_b = c_hi[ix, None] if not np.isfinite(hi) else np.full((nb, 1), math.log(hi))
-        if np.isfinite(hi):
-            last_b = np.maximum(last_b, b_[:, None])
-        pa = np.concatenate([first_a, edges[:, :-1], b_[:, None]], 1)
-        pb = np.concatenate([first_b, edges[:, 1:], last_b], 1)
-        u, jac = _panel_u(kind[None, :, None], pa[..., None], pb[..., None], _GL_X)
-        lf = _logf(m.subset(ix), u.reshape(nb, -1), prior).reshape(u.shape)
-        top = np.maximum(lmax[ix], lf.max(axis=(1, 2)))
-        h = np.exp(lf - top[:, None, None]) * jac
+
+    nodes = evaluate(slice(None), kind, pa, pb)
+    for level in range(MAX_LEVELS):
+        # 5. normalise; refine the central panels that carry the unresolved part
+        top = np.maximum(lmax, nodes.lf.max(axis=(1, 2)))
+        h = np.exp(nodes.lf - top[:, None, None]) * nodes.jac
         h = np.where(np.isfinite(h), h, 0.0)
         coef = h @ _LT.T
         total = 2 * coef[..., 0].sum(-1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            err = (np.abs(coef[..., -1]) + np.abs(coef[..., -2])).sum(-1) * 2 / total
         if not np.all(total > 0) or not np.all(np.isfinite(total)):
             raise FloatingPointError("the posterior of tau could not be integrated (zero mass)")
-        return [kind, pa, pb, h / total[:, None, None], top + np.log(total), err]
-
-    out = panels(np.arange(B), n0)
-    for level in range(1, MAX_LEVELS):
-        bad = np.flatnonzero(~(out[5] < RESOLUTION_TOL))
-        if bad.size == 0:
+        perr = (np.abs(coef[..., -1]) + np.abs(coef[..., -2])) * 2 / total[:, None]
+        err = perr.sum(-1)
+        split = _panels_to_split(perr, ~(err < RESOLUTION_TOL))
+        if level == MAX_LEVELS - 1 or not split.any():
             break
-        ref = panels(bad, n0 * 2**level)
-        npmax = ref[1].shape[1]
-        kind, pa, pb, h = _pad(*out[:4], npmax)
-        pa[bad], pb[bad], h[bad] = ref[1], ref[2], ref[3]
-        out[4][bad], out[5][bad] = ref[4], ref[5]
-        out = [ref[0], pa, pb, h, out[4], out[5]]
-    kind, pa, pb, h, log_norm, err = out
-    return kind, pa, pb, h, log_norm, decay, err
+        kind, pa, pb, nodes = _split_panels(kind, pa, pb, nodes, split, evaluate)
+    h /= total[:, None, None]
+    return kind, pa, pb, h, top + np.log(total), decay, err, nodes
 
 
-def _pad(kind: Array, pa: Array, pb: Array, h: Array, npmax: int):
-    """Pad to ``npmax`` panels with zero-width panels before the last (upper) panel."""
+@dataclass
+class _Nodes:
+    """The integrand at the Gauss-Legendre nodes of each panel, (B, NP, N_GAUSS, ...)."""
+
+    u: Array  # log(tau)
+    jac: Array  # du/dx
+    lf: Array  # log density of u (unnormalised)
+    beta: Array  # (..., P) beta-hat given tau
+    cov: Array  # (..., P, P) its covariance
+
+    def fields(self) -> tuple[Array, ...]:
+        return self.u, self.jac, self.lf, self.beta, self.cov
+
+
+def _panels_to_split(perr: Array, bad: Array) -> Array:
+    """Central panels to halve (B, NP) where the analysis is not resolved (``bad``).
+
+    The panels with the largest resolution error, until those left hold less than
+    ``_KEEP_ERR`` of the target (halving a panel divides its error by about 2^11).
+    """
+    pc = np.where(bad[:, None], perr, 0.0)
+    pc[:, [0, -1]] = 0.0  # the end panels (tails, or up to a bound of the prior) stay
+    order = np.argsort(-pc, axis=1, kind="stable")
+    ranked = np.take_along_axis(pc, order, 1)
+    rest = np.cumsum(ranked[:, ::-1], 1)[:, ::-1]  # error of this panel and all smaller
+    split = np.zeros(pc.shape, bool)
+    np.put_along_axis(split, order, (rest > _KEEP_ERR * RESOLUTION_TOL) & (ranked > 0), 1)
+    return split
+
+
+def _split_panels(kind: Array, pa: Array, pb: Array, nodes: _Nodes, split: Array, evaluate):
+    """Halve the panels marked in ``split`` (B, NP); only the new halves are evaluated.
+
+    Analyses that split fewer panels get zero-width panels before the last one (as
+    :func:`_pad`), so that every analysis has the same number of panels.
+    """
+    B, NP = pa.shape
+    ns = split.sum(1)
+    NPn = NP + int(ns.max())
+    pos = np.arange(NP) + np.cumsum(split, 1) - split  # new column of each panel
+    pos[:, -1] = NPn - 1
+    rows = np.arange(B)[:, None]
+    mid = 0.5 * (pa + pb)
+    at = pa[:, -1:]  # zero-width padding at the start of the last panel
+    new_pa, new_pb = np.repeat(at, NPn, 1), np.repeat(at, NPn, 1)
+    new_pa[rows, pos], new_pb[rows, pos] = pa, np.where(split, mid, pb)
+    new = []
+    for a in nodes.fields():
+        out = np.full((B, NPn, *a.shape[2:]), -np.inf if a is nodes.lf else 0.0)
+        out[rows, pos] = a
+        new.append(out)
+    # the new halves: (left, right) of each split panel, evaluated in one call
+    ix = np.flatnonzero(ns)
+    smax = int(ns.max())
+    cols = np.argsort(~split[ix], axis=1, kind="stable")[:, :smax]
+    valid = np.take_along_axis(split[ix], cols, 1)
+    ha = np.take_along_axis(pa[ix], cols, 1)
+    hm = np.take_along_axis(mid[ix], cols, 1)
+    hb = np.take_along_axis(pb[ix], cols, 1)
+    ha, hm, hb = (np.where(valid, v, at[ix]) for v in (ha, hm, hb))
+    halves = evaluate(ix, np.full(2 * smax, _AFFINE), np.hstack([ha, hm]), np.hstack([hm, hb]))
+    left = np.take_along_axis(pos[ix], cols, 1)
+    r = np.broadcast_to(ix[:, None], valid.shape)[valid]
+    for out, a in zip(new, halves.fields(), strict=True):
+        out[r, left[valid]] = a[:, :smax][valid]
+        out[r, left[valid] + 1] = a[:, smax:][valid]
+    new_pa[r, left[valid] + 1] = hm[valid]
+    new_pb[r, left[valid] + 1] = hb[valid]
+    kind = np.concatenate([kind[:1], np.full(NPn - 2, _AFFINE), kind[-1:]])
+    return kind, new_pa, new_pb, _Nodes(*new)
+
+
+def _pad(kind: Array, pa: Array, pb: Array, npmax: int, *per_panel: Array):
+    """Pad to ``npmax`` panels with zero-width panels before the last (upper) panel.
+
+    ``per_panel`` arrays (B, NP, ...) get zeros in the new panels.
+    """
     pad = npmax - pa.shape[1]
     if pad <= 0:
-        return kind, pa, pb, h
+        return kind, pa, pb, *per_panel
     at = pa[:, -1:] if kind[-1] == _UPPER else pb[:, -2:-1]
     pa = np.concatenate([pa[:, :-1], np.repeat(at, pad, 1), pa[:, -1:]], 1)
     pb = np.concatenate([pb[:, :-1], np.repeat(at, pad, 1), pb[:, -1:]], 1)
-    h = np.concatenate([h[:, :-1], np.zeros((h.shape[0], pad, N_GAUSS)), h[:, -1:]], 1)
+    out = [
+        np.concatenate([a[:, :-1], np.zeros((a.shape[0], pad, *a.shape[2:])), a[:, -1:]], 1)
+        for a in per_panel
+    ]
     kind = np.concatenate([kind[:-1], np.full(pad, _AFFINE), kind[-1:]])
-    return kind, pa, pb, h
+    return kind, pa, pb, *out
 
 
 def integrate(
@@ -1988,10 +2158,11 @@ def integrate(
         )
     npmax = max(p[1].shape[1] for p in parts)
     kind = None
-    pas, pbs, hs = [], [], []
-    for kd, pa, pb, h, *_ in parts:
-        kind, pa, pb, h = _pad(kd, pa, pb, h, npmax)
-        pas.append(pa), pbs.append(pb), hs.append(h)
+    padded = []
+    for kd, pa, pb, h, *_, nodes in parts:
+        kind, *arrays = _pad(kd, pa, pb, npmax, h, nodes.u, nodes.beta, nodes.cov)
+        padded.append(arrays)
+    pa, pb, h, u, beta, cov = (np.concatenate(a) for a in zip(*padded, strict=True))
     err = np.concatenate([p[6] for p in parts])
     notes = ()
     if np.any(err > 1e3 * RESOLUTION_TOL):
@@ -1999,14 +2170,15 @@ def integrate(
     return LinearPosterior(
         model=model,
         kind=kind,
-        pa=np.concatenate(pas),
-        pb=np.concatenate(pbs),
-        h=np.concatenate(hs),
+        pa=pa,
+        pb=pb,
+        h=h,
         log_norm=np.concatenate([p[4] for p in parts]),
         decay=np.concatenate([p[5] for p in parts]),
         tau_point=None,
         proper=beta_proper and proper,
         tau_prior=tau_prior,
         notes_extra=notes,
+        at_nodes=(u, beta, cov),
         **common,
     )
