@@ -33,6 +33,7 @@ import importlib.metadata
 import math
 import platform
 import warnings
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any, Literal
@@ -231,8 +232,12 @@ def fit(
     progressbar: bool = False,
     columns: dict[str, str] | None = None,
     ci_prob: float = 0.95,
+    moderators: str | Sequence[str] | None = None,
+    subgroup: str | None = None,
+    separate_tau: bool = False,
+    beta_prior: PriorLike | Mapping[str, PriorLike] = None,
 ) -> MetaResult:
-    r"""Fit a Bayesian meta-analysis.
+    r"""Fit a Bayesian meta-analysis, meta-regression or subgroup analysis.
 
     Parameters
     ----------
@@ -272,6 +277,21 @@ def fit(
         Rename input columns to canonical names.
     ci_prob : float, default 0.95
         Credible-interval probability used by the result's tables and report.
+    moderators : str or list of str, optional
+        Meta-regression on the data's covariate columns: a formula (formulaic syntax,
+        ``"~ ablat + C(alloc)"``) or a list of numeric columns. The model becomes
+        ``theta_i ~ N(x_i' beta, tau^2)``; see :meth:`MetaResult.coefficients` and
+        :meth:`MetaResult.predict`.
+    subgroup : str, optional
+        Subgroup analysis by this covariate column: one mean per group with a common tau
+        (see :meth:`MetaResult.subgroups`).
+    separate_tau : bool, default False
+        Subgroups: one tau per group (each group fitted on its own), compared with the
+        common-tau model.
+    beta_prior : Prior, str or dict, optional
+        Prior on the regression coefficients: flat by default (as R bayesmeta's ``bmr``),
+        one prior for every coefficient, or a dict by coefficient name (``Intercept``,
+        ``ablat``, ...).
 
     Returns
     -------
@@ -304,6 +324,14 @@ def fit(
     'exact'
     >>> round(float(res.summary(scale="natural").loc["mu", "median"]), 2)
     0.4
+
+    Meta-regression on a covariate column (any extra column of the data):
+
+    >>> df = pd.DataFrame({"study": list("ABCDE"), "estimate": [0.1, 0.3, 0.2, 0.6, 0.7],
+    ...                    "se": [0.1, 0.12, 0.1, 0.15, 0.1], "dose": [1, 2, 2, 4, 5]})
+    >>> reg = bayesmeta.fit(df, "SMD", moderators="~ dose", seed=1)
+    >>> reg.coefficients().index.tolist()
+    ['Intercept', 'dose', 'tau']
     """
     if measure is None and not isinstance(data, StudyData):
         raise SpecError(
@@ -330,6 +358,10 @@ def fit(
         progressbar=progressbar,
         columns=columns,
         ci_prob=ci_prob,
+        moderators=moderators,
+        subgroup=subgroup,
+        separate_tau=separate_tau,
+        beta_prior=beta_prior,
     )
     return fit_spec(spec)
 

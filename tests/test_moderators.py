@@ -190,3 +190,31 @@ def test_analysis_file_moderators(tmp_path):
     a = bayesmeta.run_analysis(tmp_path / "a.toml")
     assert list(a.mcid["at"].unique())[:2] == ["ablat=44", "ablat=55"]
     assert a.result.coefficients().loc["ablat", "median"] < 0
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"moderators": "~ ablat"},
+        {"moderators": ["ablat"], "beta_prior": {"ablat": "normal(0, 0.1)"}},
+        {"subgroup": "alloc"},
+        {"subgroup": "alloc", "separate_tau": True},
+        {"moderators": "~ ablat + C(alloc)", "beta_prior": "normal(0, 10)"},
+    ],
+    ids=["formula", "columns-beta-prior", "subgroup", "separate-tau", "two-moderators"],
+)
+def test_fit_takes_the_moderator_options(options):
+    """bayesmeta.fit(data, measure, moderators=..., subgroup=..., ...) is the spec's fit."""
+    got = bayesmeta.fit(BCG, "RR", seed=1, **options)
+    want = fit_spec(spec(**options))
+    pd.testing.assert_frame_equal(got.coefficients(), want.coefficients())
+    assert got.spec.moderators == want.spec.moderators
+    if "subgroup" in options:
+        pd.testing.assert_frame_equal(got.subgroups(), want.subgroups())
+
+
+def test_fit_moderator_errors_name_the_argument():
+    with pytest.raises(bayesmeta.DataError, match="beta_prior applies to meta-regression"):
+        bayesmeta.fit(BCG, "RR", beta_prior="normal(0, 1)")
+    with pytest.raises(bayesmeta.DataError, match="separate_tau applies to a subgroup"):
+        bayesmeta.fit(BCG, "RR", separate_tau=True)
