@@ -143,6 +143,9 @@ class Diagnostics:
         frame = pd.DataFrame.from_dict(params, orient="index")
         if frame.empty:
             frame = pd.DataFrame(columns=["r_hat", "ess_bulk", "ess_tail", "ok"])
+        # the JSON's keys are sorted: restore the column order of a fresh table
+        first = [c for c in ("r_hat", "ess_bulk", "ess_tail", "ok") if c in frame.columns]
+        frame = frame[first + [c for c in frame.columns if c not in first]]
         return cls(
             engine=d["engine"],
             ok=bool(d["ok"]),

@@ -143,7 +143,7 @@ def resolve(spec: AnalysisSpec, sd: StudyData) -> tuple[AnalysisSpec, dict[str, 
     if tau_p is not None and tau_p.data_dependent:
         changes["tau_prior"] = tau_p.bind(sd.sei)  # R bayesmeta's priors built from the SEs
     if spec.likelihood == "binomial" and spec.baseline_prior is None:
-        changes["baseline_prior"] = P.Normal(0.0, 10.0)
+        changes["baseline_prior"] = P.BASELINE
         notes["baseline"] = "default: vague on the log-odds scale"
     if spec.seed is None:
         changes["seed"] = int(np.random.SeedSequence().generate_state(1)[0])

@@ -61,6 +61,7 @@ integrate = lazy("scipy.integrate")
 optimize = lazy("scipy.optimize")
 
 __all__ = [
+    "BASELINE",
     "DISTRIBUTIONS",
     "EMPIRICAL",
     "RBAYESMETA",
@@ -1710,6 +1711,12 @@ def rhodes2015(outcome: str = "any", comparison: str = "any", area: str = "other
 
 #: Empirical prior constructors by name.
 EMPIRICAL = {"turner2015": turner2015, "rhodes2015": rhodes2015}
+
+#: Default prior on each study's baseline (control-arm) log odds in binomial models,
+#: pairwise and network: vague on the log-odds scale (probabilities 2e-9 to 1 - 2e-9 within
+#: two SDs) without the flat plateau of Normal(0, 100), on which studies with no events
+#: send NUTS into divergent transitions.
+BASELINE = Normal(0.0, 10.0)
 
 
 def categories(name: str) -> dict[str, list[str]]:

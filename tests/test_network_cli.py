@@ -6,6 +6,7 @@ exit 1 for data and analysis-file errors, 2 for usage errors, no traceback.
 
 import json
 
+import pandas as pd
 import pytest
 
 from bayesmeta import datasets
@@ -49,6 +50,14 @@ def test_csv_to_out(tmp_path, capsys):
     ):
         assert (out / name).is_file(), name
     assert "below each threshold" in (out / "report.md").read_text()
+    from bayesmeta.network import load_network
+
+    loaded = load_network(out / "result.nc")
+    pd.testing.assert_frame_equal(  # the CSV holds 10 significant digits
+        loaded.relative_effects(all_pairs=True, scale="natural"),
+        pd.read_csv(out / "relative_effects.csv", index_col=[0, 1]),
+        rtol=1e-9,
+    )
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["spec"]["reference"] == "placebo" and prov["seed"] == 3
     assert len(prov["data_sha256"]) == 64 and "numpy" in prov["versions"]

@@ -11,7 +11,7 @@ from bayesmeta.spec import SpecError
 
 D_PRIOR = priors.Normal(0, 2)
 TAU_PRIOR = priors.HalfNormal(0.5)
-BASELINE = priors.Normal(0, 100)  # the network's default baseline prior (TSD2)
+BASELINE = priors.BASELINE  # the default baseline prior of every binomial model
 Q = [0.025, 0.25, 0.5, 0.75, 0.975]
 
 

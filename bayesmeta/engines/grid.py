@@ -2044,7 +2044,7 @@ def integrate_binomial(
         if np.any(e < 0) or np.any(n <= 0) or np.any(e > n) or np.any(e != np.round(e)):
             raise ValueError(f"need integer 0 <= events_{name} <= n_{name} and n_{name} > 0")
     if baseline_prior is None:
-        baseline_prior = _priors.Normal(0.0, 10.0)
+        baseline_prior = _priors.BASELINE
     if mu_fixed_at is None and not _proper(mu_prior):
         flat_tails = np.any(et == 0) or np.any(et == nt)
         if flat_tails and np.all((et == 0) | (et == nt) | (ec == 0) | (ec == nc)):

@@ -1459,10 +1459,19 @@ class LinearPosterior:
         return float(res.x)
 
     # -- serialisation -----------------------------------------------------------------------
-    def to_datatree(self, chains: int = 4, draws: int = 1000, seed: int = 0) -> Any:
-        """DataTree: ``posterior`` (independent draws) and ``quadrature`` (to reload exactly)."""
+    def to_datatree(
+        self, chains: int | None = None, draws: int | None = None, seed: int | None = None
+    ) -> Any:
+        """DataTree: ``posterior`` (independent draws) and ``quadrature`` (to reload exactly).
+
+        The draws are the posterior's own (its ``n_chains``, ``n_draws`` and ``seed``)
+        unless others are asked for.
+        """
         import xarray as xr
 
+        chains = self.n_chains if chains is None else chains
+        draws = self.n_draws if draws is None else draws
+        seed = self.seed if seed is None else seed
         d = self.joint_draws(chains, draws, seed)
         batch = ("analysis",) if self.batched else ()
         coords: dict[str, Any] = {

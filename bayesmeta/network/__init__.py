@@ -19,6 +19,7 @@ __all__ = [
     "NetworkData",
     "NetworkResult",
     "fit_network",
+    "load_network",
     "network_data",
     "read_network_csv",
 ]
@@ -28,6 +29,7 @@ _LAZY = {
     "network_data": "bayesmeta.network.data",
     "read_network_csv": "bayesmeta.network.data",
     "NetworkResult": "bayesmeta.network.result",
+    "load_network": "bayesmeta.network.result",
     "fit_network": "bayesmeta.network.fit",
 }
 

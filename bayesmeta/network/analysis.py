@@ -103,8 +103,9 @@ class NetworkAnalysis:
         Files: ``relative_effects.csv``, ``prediction.csv`` (every pair, natural scale for
         ratios), ``league_table.csv``, ``ranks.csv``, ``sucra.csv``, ``heterogeneity.csv``,
         ``mcid.csv``, ``node_split.csv`` (when fitted), ``report.txt``, ``report.md``,
-        ``result.json``, ``provenance.json``, ``diagnostics.json`` (NUTS) and
-        ``network.png``, ``forest.png``, ``ranks.png``.
+        ``result.json``, ``result.nc`` (the whole result, for
+        :func:`bayesmeta.network.load_network`), ``provenance.json``, ``diagnostics.json``
+        (NUTS) and ``network.png``, ``forest.png``, ``ranks.png``.
         """
         os.environ.setdefault("MPLBACKEND", "Agg")
         import matplotlib.pyplot as plt
@@ -134,6 +135,7 @@ class NetworkAnalysis:
                 report.markdown(res, spec.mcid, spec.mcid_direction), encoding="utf-8"
             )
             _write_json(tmp / "result.json", res.describe())
+            res.save(tmp / "result.nc")
             prov = dict(self.provenance, warnings=self.warnings)
             _write_json(tmp / "provenance.json", prov)
             if self.diagnostics is not None:

@@ -47,8 +47,6 @@ __all__ = ["fit_network", "fit_network_spec", "resolve_priors"]
 
 #: Default prior on each basic parameter d (vague, as in NICE DSU TSD2: N(0, 100^2)).
 D_PRIOR_SD = 100.0
-#: Default prior on each study baseline (binomial likelihood; TSD2: N(0, 100^2)).
-BASELINE_PRIOR_SD = 100.0
 #: Independent draws from the exact posterior (rank probabilities and SUCRA).
 EXACT_DRAWS = (4, 2500)
 
@@ -96,7 +94,7 @@ def fit_network(
         GEN need one.
     baseline_prior : Prior or str, optional
         Binomial likelihood: prior on each study's baseline log odds (default
-        Normal(0, 100)).
+        :data:`bayesmeta.priors.BASELINE`, Normal(0, 10), as pairwise binomial models).
     engine : {"auto", "exact", "nuts"}
     consistency : {"consistency", "ume", "nodesplit"}
         Also fit unrelated mean effects (``ume``) or node-split models for every comparison
@@ -175,11 +173,7 @@ def resolve_priors(spec: AnalysisSpec, nd: NetworkData) -> dict[str, Any]:
             )
     out = {"d": d, "tau": tau}
     if spec.likelihood == "binomial":
-        out["baseline"] = (
-            spec.baseline_prior
-            if spec.baseline_prior is not None
-            else P.Normal(0.0, BASELINE_PRIOR_SD)
-        )
+        out["baseline"] = spec.baseline_prior if spec.baseline_prior is not None else P.BASELINE
     return out
 
 
@@ -316,9 +310,28 @@ def _arms_for(nd: NetworkData, design: Any) -> tuple[pd.DataFrame, np.ndarray]:
     return arms, X_arm
 
 
+def refitter(spec: AnalysisSpec, nd: NetworkData, pri: dict[str, Any], seed: int) -> Any:
+    """Return ``refit(kind, comparison)``: the UME or a node-split model, fitted on demand.
+
+    The same data, priors, engine and seed as the consistency fit, so a comparison split
+    later (or after :func:`~bayesmeta.network.result.load_network`) equals one split now.
+    """
+    from bayesmeta.network.model import nodesplit_design, ume_design
+
+    def refit(kind: str, comp: tuple[str, str] | None) -> NetworkFit:
+        if kind == "ume":
+            design = ume_design(nd, spec.reference)
+        else:
+            assert comp is not None
+            design = nodesplit_design(nd, spec.reference, comp)
+        return _fit_design(spec, nd, design, pri, seed)
+
+    return refit
+
+
 def fit_network_spec(spec: AnalysisSpec, nd: NetworkData) -> NetworkResult:
     """Fit a validated :class:`AnalysisSpec` to validated data."""
-    from bayesmeta.network.model import consistency_design, nodesplit_design, ume_design
+    from bayesmeta.network.model import consistency_design
 
     if spec.likelihood == "binomial" and nd.kind != "binary":
         raise DataError(
@@ -339,14 +352,6 @@ def fit_network_spec(spec: AnalysisSpec, nd: NetworkData) -> NetworkResult:
     # zero-cell corrections concern the normal approximation only
     notes = () if spec.likelihood == "binomial" else nd.notes
 
-    def refit(kind: str, comp: tuple[str, str] | None) -> NetworkFit:
-        if kind == "ume":
-            d = ume_design(nd, spec.reference)
-        else:
-            assert comp is not None
-            d = nodesplit_design(nd, spec.reference, comp)
-        return _fit_design(spec, nd, d, pri, seed)
-
     res = NetworkResult(
         data=nd,
         fit=main,
@@ -358,7 +363,7 @@ def fit_network_spec(spec: AnalysisSpec, nd: NetworkData) -> NetworkResult:
         ci_prob=spec.ci_prob,
         consistency=spec.consistency,
         seed=seed,
-        refit=refit,
+        refit=refitter(spec, nd, pri, seed),
         notes=notes,
         spec=spec,
     )
