@@ -1052,24 +1052,29 @@ class LinearPosterior:
         coef = np.take_along_axis(self._coef, p[..., None], axis=1)
         target = qq - take(edges[:, :-1])
         mass = take(edges[:, 1:]) - take(edges[:, :-1])
-        a, b = -np.ones_like(target), np.ones_like(target)
         # the panel's CDF, density and its slope as polynomials in x (power basis)
-        series = np.einsum("...k,kmj->...mj", coef, _POW_SERIES)
+        series = np.einsum("...k,kmj->...mj", coef, _POW_SERIES).reshape(-1, *_POW_SERIES.shape[1:])
+        tg = target.ravel()
+        a, b = -np.ones_like(tg), np.ones_like(tg)
         with np.errstate(divide="ignore", invalid="ignore"):
-            x = np.clip(np.nan_to_num(2 * target / mass - 1), -1, 1)
+            x = np.clip(np.nan_to_num(2 * tg / mass.ravel() - 1), -1, 1)
+            live = np.arange(x.size)  # the values still iterating (most stop after 2-3 steps)
             for _ in range(60):  # Halley on the panel's CDF, safeguarded by bisection
-                F, f, f1 = np.einsum("...m,...mj->j...", x[..., None] ** _POWERS, series)
-                F -= target
-                a, b = np.where(F < 0, x, a), np.where(F >= 0, x, b)
+                xl, al, bl = x[live], a[live], b[live]
+                F, f, f1 = np.einsum("nm,nmj->jn", xl[:, None] ** _POWERS, series[live])
+                F -= tg[live]
+                al, bl = np.where(F < 0, xl, al), np.where(F >= 0, xl, bl)
                 nt = F / f
                 c = 0.5 * nt * f1 / f
-                xn = x - np.where(np.abs(c) < 0.5, nt / (1.0 - c), nt)
-                bad = ~np.isfinite(xn) | (xn < a) | (xn > b)
-                xn = np.where(bad, 0.5 * (a + b), xn)
-                done = (np.abs(xn - x) <= 1e-15) | (b - a <= 1e-15)
-                x = xn
-                if np.all(done):
+                xn = xl - np.where(np.abs(c) < 0.5, nt / (1.0 - c), nt)
+                bad = ~np.isfinite(xn) | (xn < al) | (xn > bl)
+                xn = np.where(bad, 0.5 * (al + bl), xn)
+                done = (np.abs(xn - xl) <= 1e-15) | (bl - al <= 1e-15)
+                x[live], a[live], b[live] = xn, al, bl
+                live = live[~done]
+                if live.size == 0:
                     break
+        x = x.reshape(target.shape)
         u, _ = _panel_u(self.kind[p], take(self.pa), take(self.pb), x)
         out = np.exp(u)
         out = np.where(qq <= 0, np.exp(self._u_left[:, :1]) + 0 * out, out)
