@@ -22,8 +22,19 @@ import pandas as pd
 __all__ = ["markdown", "text"]
 
 
+#: Monte Carlo columns of NUTS tables shown as whole numbers (effective sample sizes).
+_WHOLE = ("ess_bulk", "ess_tail")
+
+
 def _fmt(df: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
-    return df.map(lambda v: f"{v:.{digits}f}" if isinstance(v, float) else v)
+    """Format numbers for printing: ``digits`` decimals, ESS whole, missing values blank."""
+
+    def one(v: object, d: int) -> object:
+        if not isinstance(v, float):
+            return v
+        return "" if v != v else f"{v:.{d}f}"
+
+    return df.apply(lambda col: col.map(lambda v: one(v, 0 if col.name in _WHOLE else digits)))
 
 
 def _header(res: Any) -> list[str]:
