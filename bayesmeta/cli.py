@@ -28,7 +28,17 @@ class _Usage(Exception):
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """Show defaults and keep the epilog's layout."""
+    """Show defaults and keep the epilog's layout.
+
+    Options that override an analysis file default to None (not given); their help says
+    what the default is, so none is appended then, nor where the help already names one.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in text:
+            return text
+        return super()._get_help_string(action)
 
 
 def _spec_type(name: str) -> Any:
