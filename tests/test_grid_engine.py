@@ -449,3 +449,22 @@ def test_binomial_moments_on_the_boundary_are_inf(counts, mu_prior, exists):
     )
     assert tuple(bool(np.isfinite(g)) for g in got) == exists
     assert bool(post.notes) == (not all(exists))
+
+
+#: theta_i quantiles with a HalfCauchy tau prior: the grid's mu spacing (about 0.02 here,
+#: 1,025 points over mu's long tails) bounds the interpolation at tau ~ 0 to a few 1e-6.
+TOL_HEAVY = 1e-5
+
+
+def test_theta_with_heavy_tailed_tau_matches_exact_engine(crins):
+    """theta_i with a HalfCauchy tau prior (tau's 1 - 1e-12 quantile ~ 1e11): the theta grid
+    follows the mu spacing near the data (it once spread 4,000 points over +-1e12 and
+    missed quantiles by 0.01); checked against the linear engine's normal mixtures."""
+    sd = study_data(crins, "OR")
+    tau_prior = priors.HalfCauchy(0.5)
+    post = grid.integrate_normal(sd.yi, sd.vi, mu_prior=priors.Normal(0, 4), tau_prior=tau_prior)
+    ex = linear.integrate(
+        sd.yi, sd.vi, tau_prior=tau_prior, beta_prior_mean=[0.0], beta_prior_var=[16.0]
+    )
+    got = post.marginal("theta").quantile(Q)
+    np.testing.assert_allclose(got, ex.marginal("theta").quantile(Q), atol=TOL_HEAVY, rtol=0)

@@ -1420,25 +1420,27 @@ class GridPosterior:
         m._mean, m._sd, m._mean_exp, m._sd_exp = (np.asarray(v, float) for v in g)
         return m
 
-    def _theta_new_fft(self) -> tuple[Array, Array]:
-        """Density of theta_new on the mu spacing, extended past the mu grid.
+    def _fft_setup(self, extra: tuple[float, float] | None = None) -> tuple:
+        """Shared set-up of the Fourier-space mixtures (theta_new and each theta_i).
 
-        Without the per-study factor L_i(x) the mixture is as smooth as the mu marginal, so
-        x shares the mu spacing and its nodes: each column's convolution of P(., tau) with
-        N(0, tau^2) is then a discrete convolution, summed over tau in Fourier space. Columns
-        with tau below 1.5 mu spacings use Gauss-Hermite on the interpolated conditional.
+        x shares the mu spacing and nodes, extended by 9 tau (the tau quantile at 1 - 1e-12)
+        past the mu grid and over ``extra``; the tau columns are subsampled to every 4th
+        when there are more than 129 (the u-direction sum is spectrally accurate).
+        Returns ``x, ext_lo, taus, P, wu, live``.
         """
         core = self._core
-        mu, taus, P, wm, wu = self.mu, self.tau_nodes, core.P, core.wm, core.wu
+        mu, taus, P, wu = self.mu, self.tau_nodes, core.P, core.wu
         hm = float(mu[1] - mu[0])
-        M = mu.size
         wt = core.g_u * wu
         cw = np.cumsum(wt) / wt.sum()
         t_hi = taus[min(np.searchsorted(cw, 1 - 1e-12), taus.size - 1)]
-        ext = int(min(np.ceil(9 * t_hi / hm), 2000))
-        x = mu[0] + hm * np.arange(-ext, M + ext)
-        X = x.size
-        if taus.size > 129:  # the u-direction sum is spectrally accurate: every 4th column
+        lo, hi = mu[0] - 9 * t_hi, mu[-1] + 9 * t_hi
+        if extra is not None:
+            lo, hi = min(lo, extra[0]), max(hi, extra[1])
+        ext_lo = int(min(np.ceil((mu[0] - lo) / hm), 2000))
+        ext_hi = int(min(np.ceil((hi - mu[-1]) / hm), 2000))
+        x = mu[0] + hm * np.arange(-ext_lo, mu.size + ext_hi)
+        if taus.size > 129:
             keep = np.arange(0, taus.size, 4)
             if keep[-1] != taus.size - 1:
                 keep = np.append(keep, taus.size - 1)
@@ -1449,8 +1451,35 @@ class GridPosterior:
             if self.tail_b > 0:
                 wu[0] += 1.0 / self.tail_b
             taus, P = taus[keep], P[:, keep]
-        colw = wu * (wm @ P)
+        colw = wu * (core.wm @ P)
         live = colw > 1e-15 * colw.max()
+        return x, ext_lo, taus, P, wu, live
+
+    def _kernels(self, x: Array, ext_lo: int, tt: Array) -> tuple[Array, int]:
+        """Gaussian kernels N(lag; 0, tt^2) on every lag x_j - mu_m, and the FFT length."""
+        from scipy import fft as _fft
+
+        hm, M, X = float(self.mu[1] - self.mu[0]), self.mu.size, x.size
+        # lags (x_j - mu_m) / hm from -ext_lo - (M - 1) to X - 1 - ext_lo
+        lag = hm * (np.arange(X + M - 1) - (M - 1) - ext_lo)
+        kern = np.exp(-0.5 * (lag[None, :] / tt[:, None]) ** 2) / (
+            tt[:, None] * math.sqrt(2 * math.pi)
+        )
+        return kern, _fft.next_fast_len(X + 2 * M - 2, real=True)
+
+    def _theta_new_fft(self) -> tuple[Array, Array]:
+        """Density of theta_new on the mu spacing, extended past the mu grid.
+
+        Without the per-study factor L_i(x) the mixture is as smooth as the mu marginal, so
+        x shares the mu spacing and its nodes: each column's convolution of P(., tau) with
+        N(0, tau^2) is then a discrete convolution, summed over tau in Fourier space. Columns
+        with tau below 1.5 mu spacings use Gauss-Hermite on the interpolated conditional.
+        """
+        mu, wm = self.mu, self._core.wm
+        hm = float(mu[1] - mu[0])
+        M = mu.size
+        x, ext_lo, taus, P, wu, live = self._fft_setup()
+        X = x.size
         out = np.zeros(X)
         small = np.flatnonzero(live & (taus < 1.5 * hm))
         for t in small:
@@ -1462,16 +1491,49 @@ class GridPosterior:
         if big.size:
             from scipy import fft as _fft
 
-            tt = taus[big][:, None]
-            # lags (x_j - mu_m) / hm from -ext - (M - 1) to X - 1 - ext
-            lag = hm * (np.arange(X + M - 1) - (M - 1) - ext)
-            kern = np.exp(-0.5 * (lag[None, :] / tt) ** 2) / (tt * math.sqrt(2 * math.pi))
+            kern, nfft = self._kernels(x, ext_lo, taus[big])
             A = (P[:, big] * wm[:, None]).T * wu[big][:, None]  # (T', M)
-            nfft = _fft.next_fast_len(X + 2 * M - 2, real=True)
             F = (_fft.rfft(A, nfft, axis=1) * _fft.rfft(kern, nfft, axis=1)).sum(0)
             conv = _fft.irfft(F, nfft)[M - 1 : M - 1 + X]
             out += np.maximum(conv, 0.0)
         return x, out
+
+    def _theta_fft(self, extra: tuple[float, float]) -> tuple[Array, Array]:
+        """Density of every theta_i (k, X) on the mu spacing, as :meth:`_theta_new_fft`.
+
+        theta_i's density is L_i(x) times the mixture over tau of
+        ``int g_i(mu, tau) N(x | mu, tau^2) dmu`` with ``g_i = P / p_i`` (the posterior
+        without study i's likelihood): for each tau column a discrete convolution in mu,
+        summed over the columns in Fourier space (small tau: Gauss-Hermite as there).
+        """
+        from scipy import fft as _fft
+
+        mu, wm, lik = self.mu, self._core.wm, self._lik
+        hm = float(mu[1] - mu[0])
+        M = mu.size
+        x, ext_lo, taus, P, wu, live = self._fft_setup(extra)
+        X = x.size
+        lp = lik.logp(mu, taus)  # (M, T, k)
+        with np.errstate(under="ignore", divide="ignore"):
+            lg = np.log(np.maximum(P, 1e-320))[:, :, None] - lp  # (M, T, k)
+        out = np.zeros((lik.k, X))
+        for t in np.flatnonzero(live & (taus < 1.5 * hm)):
+            lgt = lg[:, t, :].T  # (k, M)
+            if taus[t] == 0:
+                out += wu[t] * np.exp(_interp_log(mu, lgt, x))
+            else:
+                pts = x[:, None] + taus[t] * _GH10_Z[None, :]  # (X, Q)
+                out += wu[t] * (np.exp(_interp_log(mu, lgt, pts)) * _GH10_P).sum(-1)
+        big = np.flatnonzero(live & (taus >= 1.5 * hm))
+        if big.size:
+            kern, nfft = self._kernels(x, ext_lo, taus[big])
+            K = _fft.rfft(kern, nfft, axis=1)  # (T', F)
+            acc = np.zeros((lik.k, nfft // 2 + 1), complex)
+            for j, t in enumerate(big):
+                A = np.exp(lg[:, t, :].T) * (wm * wu[t])  # (k, M)
+                acc += _fft.rfft(A, nfft, axis=1) * K[j]
+            out += np.maximum(_fft.irfft(acc, nfft, axis=1)[:, M - 1 : M - 1 + X], 0.0)
+        return x, out * np.exp(lik.logL(x)[0])
 
     def _marginal_theta(self) -> Any:
         lik = self._lik
@@ -1479,8 +1541,11 @@ class GridPosterior:
         yhi = float(np.max(lik.center + 0 * lik.se) + 12 * np.max(lik.se))
         if lik.kind == "normal":
             ylo, yhi = float(np.min(lik.y - 10 * lik.se)), float(np.max(lik.y + 10 * lik.se))
-        x = self._mixture_x((ylo, yhi))
-        dens = self._mixture_density(x, per_study=True)
+        if self.mu_fixed_at is None and self.mu.size > 1 and not self.fixed:
+            x, dens = self._theta_fft((ylo, yhi))
+        else:
+            x = self._mixture_x((ylo, yhi))
+            dens = self._mixture_density(x, per_study=True)
         # drop the far tails where the density is negligible
         return GridMarginal.from_density(
             x, dens, draws=self._draw_fn("theta"), shape=(dens.shape[0],)
