@@ -195,7 +195,21 @@ def fit_spec(spec: AnalysisSpec, data: StudyData | None = None) -> MetaResult:
 
     sd = spec.load_data() if data is None else data
     resolved, notes = resolve(spec, sd)
-    posterior, diagnostics = engines.run(resolved, sd)
+    try:
+        posterior, diagnostics = engines.run(resolved, sd)
+    except FloatingPointError as exc:
+        # a deterministic engine that cannot reach its accuracy: with engine="auto" NUTS
+        # fits the same model (with its diagnostics); asked for "exact", it is an error
+        if spec.engine != "auto" or resolved.engine == "nuts":
+            raise
+        warnings.warn(
+            f"{str(exc).split(';')[0]}: fitted with NUTS instead (engine='auto')",
+            ModelWarning,
+            stacklevel=2,
+        )
+        resolved = _copy(resolved, engine="nuts")
+        notes["engine"] = f"NUTS: the exact engine failed ({exc})"
+        posterior, diagnostics = engines.run(resolved, sd)
     provenance = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "versions": dict(_versions(resolved.engine)),

@@ -3,6 +3,7 @@
 import json
 import math
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -468,3 +469,28 @@ def test_theta_with_heavy_tailed_tau_matches_exact_engine(crins):
     )
     got = post.marginal("theta").quantile(Q)
     np.testing.assert_allclose(got, ex.marginal("theta").quantile(Q), atol=TOL_HEAVY, rtol=0)
+
+
+SPARSE_HEAVY = pd.DataFrame(
+    {
+        "study": list("ABCD"),
+        "events_t": [0, 1, 0, 2],
+        "n_t": [20, 25, 30, 15],
+        "events_c": [2, 0, 3, 4],
+        "n_c": [20, 25, 30, 15],
+    }
+)
+
+
+def test_auto_falls_back_to_nuts_when_the_grid_misses_its_accuracy():
+    """Zero cells and a HalfCauchy tau prior: the grid cannot resolve the posterior."""
+    import bayesmeta
+
+    opts = {"likelihood": "binomial", "tau_prior": "halfcauchy(0.5)", "seed": 1}
+    with pytest.raises(FloatingPointError, match="use engine='nuts'"):
+        bayesmeta.fit(SPARSE_HEAVY, "OR", engine="exact", **opts)
+    with pytest.warns(bayesmeta.ModelWarning, match="fitted with NUTS instead"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", bayesmeta.ConvergenceWarning)  # a short run
+            res = bayesmeta.fit(SPARSE_HEAVY, "OR", draws=200, tune=200, chains=2, **opts)
+    assert res.engine == "nuts" and "engine" in res.prior_notes

@@ -1100,7 +1100,9 @@ def _fit(
     est["exact_points"] = float(ne)
     if est["quantile"] > 100 * tol or not np.isfinite(core.log_norm):
         raise FloatingPointError(
-            f"grid refinement did not reach the tolerance: estimated error {est}"
+            "the 2-D grid did not reach its accuracy on this posterior (estimated errors: "
+            f"quantiles {est['quantile']:.2g}, log evidence {est['log_evidence']:.2g}, with "
+            f"{n} x {ne} points); use engine='nuts' ('auto' falls back to it)"
         )
     return core, est, (mlo, mhi)
 
