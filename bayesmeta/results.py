@@ -791,8 +791,12 @@ class MetaResult:
         return path
 
 
-def load(path: str | os.PathLike[str]) -> MetaResult:
-    """Load a result saved with :meth:`MetaResult.save` (a true round trip, no refit)."""
+def load(path: str | os.PathLike[str]) -> MetaResult | Any:
+    """Load a result saved with :meth:`MetaResult.save` (a true round trip, no refit).
+
+    A network result (:meth:`~bayesmeta.network.result.NetworkResult.save`) loads as a
+    :class:`~bayesmeta.network.result.NetworkResult`.
+    """
     import io
 
     import xarray as xr
@@ -804,6 +808,10 @@ def load(path: str | os.PathLike[str]) -> MetaResult:
         dt = xr.open_datatree(path, engine="h5netcdf").load()
     except (OSError, ValueError) as exc:
         raise ValueError(f"{path}: not a readable bayesmeta result ({exc})") from None
+    if "bayesmeta_network" in dt.attrs:  # a network meta-analysis
+        from bayesmeta.network.result import load_network
+
+        return load_network(path)
     try:
         meta = json.loads(dt.attrs["bayesmeta"])
     except KeyError:

@@ -201,3 +201,12 @@ def test_a_loaded_result_saves_and_loads_again(tmp_path, exact_pair):
     again = _round_trip(loaded, tmp_path / "again.nc")
     for table in ("relative_effects", "sucra", "node_split", "unrelated_effects"):
         pd.testing.assert_frame_equal(TABLES[table](again), TABLES[table](res), check_exact=True)
+
+
+def test_bayesmeta_load_reads_network_results_too(exact_pair, tmp_path):
+    import bayesmeta
+
+    res, _ = exact_pair
+    loaded = bayesmeta.load(res.save(tmp_path / "n.nc"))
+    assert type(loaded).__name__ == "NetworkResult"
+    pd.testing.assert_frame_equal(loaded.sucra(), res.sucra(), check_exact=True)
