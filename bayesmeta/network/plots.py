@@ -86,14 +86,24 @@ def network_graph(data: Any, ax: Any = None, title: str | None = None) -> Any:
         size = 300 + 1700 * (float(n[t]) / nmax if known and np.isfinite(n[t]) else 0.3)
         ax.scatter([x], [y], s=size, color="#dd8452", edgecolor="black", zorder=2)
         label = t if not (known and np.isfinite(n[t])) else f"{t}\n(n={int(n[t])})"
-        ax.text(1.42 * x, 1.3 * y, label, ha="center", va="center", fontsize=9)
-    ax.set_xlim(-1.85, 1.85)
-    ax.set_ylim(-1.6, 1.6)
+        # outside the node, on the ray from the centre, aligned away from it
+        ax.text(
+            1.3 * x,
+            1.3 * y,
+            label,
+            ha="left" if x > 0.2 else "right" if x < -0.2 else "center",
+            va="bottom" if y > 0.2 else "top" if y < -0.2 else "center",
+            fontsize=9,
+        )
+    ys = [xy[1] for xy in pos.values()]
+    ax.set_xlim(-2.3, 2.3)
+    ax.set_ylim(min(ys) - 0.75, max(ys) + 0.75)
     ax.set_aspect("equal")
     ax.axis("off")
+    k = len(nd.studies)
     ax.set_title(
         title
-        or f"Network: {len(nd.studies)} studies, {T} treatments\n"
+        or f"Network: {k} stud{'y' if k == 1 else 'ies'}, {T} treatments\n"
         "(node area: participants; edge width and label: studies)",
         fontsize=10,
     )
@@ -104,34 +114,57 @@ def network_graph(data: Any, ax: Any = None, title: str | None = None) -> Any:
 def forest(result: Any, scale: str = "natural", ax: Any = None, title: str | None = None) -> Any:
     """Every treatment against the reference: median, 95% interval and prediction bar.
 
-    The thick bar is the credible interval of the mean effect; the thin bar the interval for
-    the effect in a new study (prediction).
+    The thick bar is the credible interval of the mean effect; the thin grey bar the
+    interval for the effect in a new study (prediction; random effects only). The numbers
+    (median and credible interval) are printed at the right; ratios on a log axis with
+    natural ticks.
     """
+    from matplotlib.lines import Line2D
+
+    from bayesmeta.plots import _natural_ratio_axis
+
     plt = _plt()
     rel = result.relative_effects(scale=scale)
     pred = result.predict(scale=scale)
     natural = scale == "natural" and result.is_ratio
+    random = result.model == "random"
     k = len(rel)
     if ax is None:
-        fig, ax = plt.subplots(figsize=(7.0, 1.2 + 0.55 * k))
+        fig, ax = plt.subplots(figsize=(8.0, 1.6 + 0.5 * k))
     else:
         fig = ax.figure
     ys = np.arange(k)[::-1]
-    for y, (idx, r), (_, p) in zip(ys, rel.iterrows(), pred.iterrows(), strict=True):
-        ax.plot([p["lower"], p["upper"]], [y, y], color="#8c8c8c", lw=1.2, zorder=1)
+    for y, (_, r), (_, p) in zip(ys, rel.iterrows(), pred.iterrows(), strict=True):
+        if random:
+            ax.plot([p["lower"], p["upper"]], [y, y], color="#8c8c8c", lw=1.2, zorder=1)
         ax.plot([r["lower"], r["upper"]], [y, y], color="#1f3b63", lw=4, zorder=2)
         ax.plot([r["median"]], [y], "D", color="white", mec="#1f3b63", ms=6, zorder=3)
+        ax.annotate(
+            f"{r['median']:.2f} [{r['lower']:.2f}, {r['upper']:.2f}]",
+            (1.02, y),
+            xycoords=("axes fraction", "data"),
+            va="center",
+            fontsize=9,
+        )
     ax.axvline(1.0 if natural else 0.0, color="black", lw=0.8, ls="--")
     ax.set_yticks(ys)
     ax.set_yticklabels([f"{a} vs {b}" for a, b in rel.index])
     if natural:
-        ax.set_xscale("log")
-    pct = f"{100 * result.ci_prob:g}%"
-    unit = result.measure + (" (log scale axis)" if natural else "")
-    ax.set_xlabel(f"{unit}: median, {pct} credible interval (thick), {pct} prediction (thin)")
+        _natural_ratio_axis(ax, "x")
+    ax.set_xlabel(result.measure + (" (log scale)" if natural else ""))
     ax.set_ylim(-0.7, k - 0.3)
     ax.set_title(title or f"Relative effects against {result.reference}", fontsize=10)
-    fig.tight_layout()
+    pct = f"{100 * result.ci_prob:g}%"
+    handles = [
+        Line2D([], [], marker="D", color="white", mec="#1f3b63", ls="", label="median"),
+        Line2D([], [], color="#1f3b63", lw=4, label=f"{pct} credible interval"),
+    ]
+    if random:
+        handles.append(
+            Line2D([], [], color="#8c8c8c", lw=1.2, label=f"{pct} prediction (new study)")
+        )
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0.0, 0.35 / fig.get_figheight(), 1.0, 1.0))  # room for the legend
     return fig
 
 
