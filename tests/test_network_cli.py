@@ -5,6 +5,7 @@ exit 1 for data and analysis-file errors, 2 for usage errors, no traceback.
 """
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -13,6 +14,7 @@ from bayesmeta import datasets
 from bayesmeta.cli import main
 
 DATA = str(datasets.path("parkinsons_tsd2"))
+ROOT = Path(__file__).resolve().parents[1]
 FIXED = ["network", DATA, "--reference", "placebo", "--model", "fixed"]
 
 
@@ -101,6 +103,15 @@ def test_toml_analysis_file(tmp_path, capsys):
     assert main(["fit", str(f), "--format", "json"]) == 0
     got = json.loads(capsys.readouterr().out)
     assert got["model"]["reference"] == "placebo" and got["model"]["model"] == "fixed"
+
+
+def test_report_md_has_the_title_and_the_figures(tmp_path):
+    out = tmp_path / "o"
+    assert main(["fit", str(ROOT / "models" / "miller1992_network.toml"), "--out", str(out)]) == 0
+    md = (out / "report.md").read_text()
+    assert md.startswith("# Plasma exchange vs leukapheresis vs sham: improvement (Miller 1992")
+    for name in ("network.png", "forest.png", "ranks.png"):
+        assert f"]({name})" in md and (out / name).is_file()
 
 
 def test_toml_unknown_key(tmp_path, capsys):

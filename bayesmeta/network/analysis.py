@@ -131,22 +131,27 @@ class NetworkAnalysis:
             if self.mcid is not None:
                 self.mcid.to_csv(tmp / "mcid.csv", index=False, float_format="%.10g")
             (tmp / "report.txt").write_text(self.text() + "\n", encoding="utf-8")
-            (tmp / "report.md").write_text(
-                report.markdown(res, spec.mcid, spec.mcid_direction), encoding="utf-8"
+            figures = {  # file: (alt text, figure)
+                "network.png": ("Network graph", plots.network_graph(res.data)),
+                "forest.png": ("Relative effects against the reference", plots.forest(res)),
+                "ranks.png": ("Cumulative rank probabilities", plots.rankogram(res, True)),
+            }
+            for name, (_, fig) in figures.items():
+                fig.savefig(tmp / name, dpi=120)
+                plt.close(fig)
+            md = report.markdown(res, spec.mcid, spec.mcid_direction).rstrip("\n")
+            if spec.title:  # the title heads the report; the model line becomes a section
+                md = f"# {spec.title}\n\n#{md}"
+            md += "\n\n## Figures\n\n" + "\n\n".join(
+                f"![{alt}]({name})" for name, (alt, _) in figures.items()
             )
+            (tmp / "report.md").write_text(md + "\n", encoding="utf-8")
             _write_json(tmp / "result.json", res.describe())
             res.save(tmp / "result.nc")
             prov = dict(self.provenance, warnings=self.warnings)
             _write_json(tmp / "provenance.json", prov)
             if self.diagnostics is not None:
                 _write_json(tmp / "diagnostics.json", self.diagnostics.to_dict())
-            for name, fig in (
-                ("network.png", plots.network_graph(res.data)),
-                ("forest.png", plots.forest(res)),
-                ("ranks.png", plots.rankogram(res, cumulative=True)),
-            ):
-                fig.savefig(tmp / name, dpi=120)
-                plt.close(fig)
         return out
 
 
