@@ -198,7 +198,8 @@ _OUT_HELP = {
     "fit": "write summary.csv, studies.csv, mcid.csv, classical.csv, posterior.nc, "
     "diagnostics.json, provenance.json, plots and report.md to this directory",
     "network": "write relative_effects.csv, prediction.csv, league_table.csv, ranks.csv, "
-    "sucra.csv, mcid.csv, node_split.csv, report.md, provenance.json and plots here",
+    "sucra.csv, mcid.csv, node_split.csv, report.md, report.html, result.nc, "
+    "provenance.json and plots here",
 }
 
 _NETWORK_SHAPES = """\

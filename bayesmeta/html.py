@@ -30,12 +30,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
+    from bayesmeta.network.analysis import NetworkAnalysis
     from bayesmeta.pipeline import Analysis
     from bayesmeta.review import ReviewResult
 
 __all__ = [
     "analysis_html",
     "forest_figure",
+    "network_html",
     "png_data_uri",
     "review_html",
     "sof_page",
@@ -284,6 +286,36 @@ def write_analysis_html(
         encoding="utf-8",
     )
     return path
+
+
+def network_html(analysis: NetworkAnalysis, figures: Sequence[tuple[str, str]] = ()) -> str:
+    """Return the self-contained HTML report of a network meta-analysis.
+
+    The tables are the text and markdown reports' own sections (every pair's effects as
+    columns); ``figures`` are ``(title, data URI)`` pairs.
+    """
+    from bayesmeta.network.report import _header, _sections
+
+    res, spec = analysis.result, analysis.spec
+    header = _header(res)
+    sections = [
+        (title, df.reset_index() if any(n is not None for n in df.index.names) else df)
+        for title, df in _sections(res, spec.mcid, spec.mcid_direction)
+    ]
+    return (
+        _env()
+        .get_template("network.html.j2")
+        .render(
+            page_title=spec.title or header[0],
+            title=spec.title or header[0],
+            header=header,
+            warnings=analysis.warnings,
+            figures=list(figures),
+            sections=sections,
+            prov={k: v for k, v in analysis.provenance.items() if k != "spec"},
+            created=analysis.provenance.get("created"),
+        )
+    )
 
 
 _FIGURE_TITLES = {

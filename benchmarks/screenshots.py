@@ -63,6 +63,13 @@ def build_pages(work: Path) -> dict[str, Path]:
     pages["review"] = out / "report.html"
     pages["sof"] = out / "sof.html"
     pages["review-analysis"] = out / "001-1.1" / "report.html"
+    nma = bayesmeta.AnalysisSpec.from_kwargs(
+        dataset="parkinsons_tsd2", measure="MD", reference="placebo",
+        tau_prior="uniform(0, 5)", consistency="nodesplit", mcid=[-0.5],
+        mcid_direction="less", lower_better=True, seed=1,
+        title="Parkinson's disease: off-time reduction (TSD2 network)",
+    )  # fmt: skip
+    pages["network"] = bayesmeta.run_analysis(nma).write(work / "network") / "report.html"
     return pages
 
 

@@ -112,6 +112,11 @@ def test_report_md_has_the_title_and_the_figures(tmp_path):
     assert md.startswith("# Plasma exchange vs leukapheresis vs sham: improvement (Miller 1992")
     for name in ("network.png", "forest.png", "ranks.png"):
         assert f"]({name})" in md and (out / name).is_file()
+    html = (out / "report.html").read_text()
+    assert "<h1>Plasma exchange vs leukapheresis vs sham" in html
+    assert html.count('src="data:image/png;base64,') == 3  # self-contained: no file links
+    assert "<h2>League table (row vs column: median, interval)</h2>" in html
+    assert "http" not in html.split("<body>")[1].split("<footer>")[0]
 
 
 def test_toml_unknown_key(tmp_path, capsys):

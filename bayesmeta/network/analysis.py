@@ -17,6 +17,7 @@ Examples
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -103,13 +104,14 @@ class NetworkAnalysis:
         Files: ``relative_effects.csv``, ``prediction.csv`` (every pair, natural scale for
         ratios), ``league_table.csv``, ``ranks.csv``, ``sucra.csv``, ``heterogeneity.csv``,
         ``mcid.csv``, ``node_split.csv`` (when fitted), ``report.txt``, ``report.md``,
-        ``result.json``, ``result.nc`` (the whole result, for
+        ``report.html`` (self-contained), ``result.json``, ``result.nc`` (the whole result, for
         :func:`bayesmeta.network.load_network`), ``provenance.json``, ``diagnostics.json``
         (NUTS) and ``network.png``, ``forest.png``, ``ranks.png``.
         """
         os.environ.setdefault("MPLBACKEND", "Agg")
         import matplotlib.pyplot as plt
 
+        from bayesmeta.html import network_html
         from bayesmeta.network import plots, report
         from bayesmeta.pipeline import _write_json, atomic_directory
 
@@ -146,6 +148,11 @@ class NetworkAnalysis:
                 f"![{alt}]({name})" for name, (alt, _) in figures.items()
             )
             (tmp / "report.md").write_text(md + "\n", encoding="utf-8")
+            uris = [
+                (alt, "data:image/png;base64," + base64.b64encode((tmp / n).read_bytes()).decode())
+                for n, (alt, _) in figures.items()
+            ]
+            (tmp / "report.html").write_text(network_html(self, uris), encoding="utf-8")
             _write_json(tmp / "result.json", res.describe())
             res.save(tmp / "result.nc")
             prov = dict(self.provenance, warnings=self.warnings)

@@ -56,7 +56,7 @@ def network_graph(data: Any, ax: Any = None, title: str | None = None) -> Any:
     ang = np.pi / 2 - 2 * np.pi * np.arange(T) / T
     pos = {t: (math.cos(a), math.sin(a)) for t, a in zip(trts, ang, strict=True)}
     if ax is None:
-        fig, ax = plt.subplots(figsize=(6.4, 6.0))
+        fig, ax = plt.subplots(figsize=(6.4, 5.0))
     else:
         fig = ax.figure
     edges = nd.edges()
