@@ -757,10 +757,10 @@ class StudyData:
     @cached_property
     def _digest(self) -> str:
         buf = io.StringIO()
-        self.table.to_csv(buf, index=False, float_format="%.17g", lineterminator="\n")
+        _canonical_csv(self.table, buf)
         if self.covariates.shape[1]:
             buf.write("# covariates\n")
-            self.covariates.to_csv(buf, index=False, float_format="%.17g", lineterminator="\n")
+            _canonical_csv(self.covariates, buf)
         return hashlib.sha256(buf.getvalue().encode()).hexdigest()
 
     def __repr__(self) -> str:
@@ -768,6 +768,35 @@ class StudyData:
             f"StudyData(k={self.k}, measure={self.measure!r}, kind={self.kind!r}, "
             f"studies={self.labels!r})"
         )
+
+
+def _canonical_csv(frame: pd.DataFrame, buf: io.StringIO) -> None:
+    r"""Write ``frame.to_csv(index=False, float_format="%.17g", lineterminator="\\n")``.
+
+    The text the digest is defined on. Plain float, integer and string columns are written
+    here with the csv module pandas itself uses (about 10 times faster); any other column
+    type goes through pandas. The tests check both give the same text.
+    """
+    cols = []
+    for name in frame.columns:
+        col = frame[name]
+        kind = col.dtype.kind
+        values = col.tolist()
+        if kind == "f":
+            # pandas applies float_format with %, so the same operator here
+            cols.append(["" if v != v else "%.17g" % v for v in values])  # noqa: UP031
+        elif kind in "iu":
+            cols.append([str(v) for v in values])
+        elif isinstance(col.dtype, pd.StringDtype) or (
+            kind == "O" and all(isinstance(v, str) for v in values)
+        ):
+            cols.append(["" if not isinstance(v, str) else v for v in values])
+        else:
+            frame.to_csv(buf, index=False, float_format="%.17g", lineterminator="\n")
+            return
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow([str(c) for c in frame.columns])
+    writer.writerows(zip(*cols, strict=True))
 
 
 def study_data(

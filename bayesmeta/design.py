@@ -19,8 +19,8 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 from typing import Any
 
 import numpy as np
@@ -54,13 +54,26 @@ class Design:
     formula: str
     subgroup: str | None
     groups: tuple[str, ...]
-    model_spec: Any
+    #: formulaic's model spec, or the covariates to build it from when first needed
+    _spec: Any = field(default=None, repr=False)
+    _covariates: Any = field(default=None, repr=False)
+
+    @cached_property
+    def model_spec(self) -> Any:
+        """Return formulaic's ``ModelSpec`` (None for subgroups), built on first use."""
+        if self._spec is not None or self._covariates is None:
+            return self._spec
+        import formulaic
+
+        return formulaic.model_matrix(self.formula, self._covariates, na_action="raise").model_spec
 
     @property
     def variables(self) -> tuple[str, ...]:
         """Covariate columns the formula uses (the subgroup column for subgroups)."""
         if self.subgroup is not None:
             return (self.subgroup,)
+        if self._spec is None:  # intercept + plain numeric columns (see _plain_columns)
+            return tuple(sorted(self.names[1:]))
         return tuple(sorted(str(v) for v in self.model_spec.required_variables))
 
     def rows(self, newdata: Any) -> np.ndarray:
@@ -104,10 +117,10 @@ class Design:
         used = [n for n in names if n != "Intercept"]
         columns = list(frame.columns)  # plain lists: a fresh Index builds a hash table
         if (
-            self.model_spec is None
+            self.subgroup is not None
             or len(set(names)) != len(names)
             or "Intercept" in columns
-            or set(used) != {str(v) for v in self.model_spec.required_variables}
+            or set(used) != set(self.variables)
             or len(set(columns)) != len(columns)
             or any(name not in columns for name in used)
         ):
@@ -184,6 +197,10 @@ def design_matrix(
         formula = "~ " + " + ".join(f"`{c}`" if not c.isidentifier() else c for c in cols)
     for c in available:
         _check_missing(cov[c], c, labels, only_if_used=formula)
+    plain = _plain_columns(formula, cov)
+    if plain is not None:  # intercept + numeric columns as they are: formulaic's matrix
+        X = np.column_stack([np.ones(len(cov)), *(cov[c].to_numpy(dtype=float) for c in plain)])
+        return _full_rank(Design(X, ("Intercept", *plain), formula, None, (), None, cov))
     try:
         mm = formulaic.model_matrix(formula, cov, na_action="raise")
     except Exception as exc:  # formulaic raises several error types
@@ -194,14 +211,52 @@ def design_matrix(
     names = tuple(str(c) for c in mm.columns)
     if X.shape[0] != len(labels):  # pragma: no cover - na_action="raise" keeps every row
         raise DataError("the design matrix lost rows")
+    return _full_rank(Design(X, names, formula, None, (), mm.model_spec))
+
+
+def _full_rank(design: Design) -> Design:
+    X = design.X
     rank = np.linalg.matrix_rank(X)
     if rank < X.shape[1]:
         raise DataError(
-            f"moderators {formula!r}: the design matrix ({', '.join(names)}) is not of full "
-            f"rank ({rank} < {X.shape[1]}); a coefficient cannot be estimated from these "
-            "studies"
+            f"moderators {design.formula!r}: the design matrix ({', '.join(design.names)}) is "
+            f"not of full rank ({rank} < {X.shape[1]}); a coefficient cannot be estimated "
+            "from these studies"
         )
-    return Design(X, names, formula, None, (), mm.model_spec)
+    return design
+
+
+@lru_cache(maxsize=256)
+def _terms(formula: str) -> tuple[tuple[tuple[str, str], ...], ...] | None:
+    """Parse ``formula`` with formulaic: each term's factors as (expression, how evaluated)."""
+    import formulaic
+
+    try:
+        parsed = formulaic.Formula(formula)
+    except Exception:  # formulaic raises several error types; model_matrix reports them
+        return None
+    if not isinstance(parsed, formulaic.formula.SimpleFormula):
+        return None
+    return tuple(tuple((f.expr, f.eval_method.value) for f in t.factors) for t in parsed)
+
+
+def _plain_columns(formula: str, cov: Any) -> tuple[str, ...] | None:
+    """Return the columns of an intercept-plus-main-effects formula on numeric columns.
+
+    Then formulaic's model matrix is an intercept column followed by those columns as
+    they are, in the formula's order (checked against formulaic in the tests). None for
+    any other formula (transforms, categories, interactions, no intercept).
+    """
+    terms = _terms(formula)
+    if not terms or terms[0] != (("1", "literal"),):
+        return None
+    kinds = dict(zip(map(str, cov.columns), (dt.kind for dt in cov.dtypes), strict=True))
+    cols = []
+    for term in terms[1:]:
+        if len(term) != 1 or term[0][1] != "lookup" or kinds.get(term[0][0], "?") not in "iuf":
+            return None
+        cols.append(term[0][0])
+    return tuple(cols) if cols and len(set(cols)) == len(cols) else None
 
 
 def _check_missing(col: Any, name: str, labels: Sequence[str], only_if_used: str = "") -> None:

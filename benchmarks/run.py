@@ -215,6 +215,23 @@ def moderator_rows() -> list[dict]:
                     "R bayesmeta (s)": r_bmr if (k == 10 and p == 1) else np.nan,
                 }
             )
+
+    # the same from a DataFrame each time: validation, digest and design matrix included
+    def from_frame(data=data, p=p):
+        r = bayesmeta.fit(
+            data, "GEN", mu_prior="normal(0, 4)", tau_prior="halfnormal(0.5)", seed=1,
+            moderators="~ " + " + ".join(f"x{j}" for j in range(p)),
+        )  # fmt: skip
+        r.summary()
+        r.prob_exceeds([0.0], scale="analysis", at={f"x{j}": [0.0] for j in range(p)})
+
+    rows.append(
+        {
+            "what": f"  the same, k = {k}, {p} moderators, from a DataFrame (bayesmeta.fit)",
+            "seconds": timed(from_frame, repeat=20),
+            "R bayesmeta (s)": np.nan,
+        }
+    )
     return rows
 
 

@@ -218,3 +218,34 @@ def test_fit_moderator_errors_name_the_argument():
         bayesmeta.fit(BCG, "RR", beta_prior="normal(0, 1)")
     with pytest.raises(bayesmeta.DataError, match="separate_tau applies to a subgroup"):
         bayesmeta.fit(BCG, "RR", separate_tau=True)
+
+
+@pytest.mark.parametrize(
+    "formula",
+    ["~ ablat", "~ ablat + year", "year + ablat", "~ ablat + ablat", "~ 1 + year"],
+)
+def test_plain_formula_fast_path_is_formulaics_matrix(formula):
+    """Intercept + numeric columns are built without formulaic, exactly as formulaic would."""
+    import formulaic
+
+    from bayesmeta.design import design_matrix
+
+    cov = BCG[["ablat"]].assign(year=np.arange(1948, 1961))
+    d = design_matrix(cov, BCG["study"].tolist(), moderators=formula)
+    want = formulaic.model_matrix(d.formula, cov, na_action="raise")
+    assert d.names == tuple(want.columns) and d._spec is None  # the fast path was taken
+    np.testing.assert_array_equal(d.X, np.asarray(want, dtype=float))
+    assert d.variables == tuple(sorted(want.model_spec.required_variables))
+    new = pd.DataFrame({"ablat": [10.0, 50.0], "year": [1950, 1960]})
+    np.testing.assert_array_equal(
+        d.rows(new), np.asarray(want.model_spec.get_model_matrix(new), dtype=float)
+    )
+    assert d.model_spec.required_variables == want.model_spec.required_variables
+
+
+@pytest.mark.parametrize("formula", ["~ log(ablat)", "~ C(alloc)", "~ ablat:year", "~ ablat - 1"])
+def test_other_formulas_go_through_formulaic(formula):
+    from bayesmeta.design import design_matrix
+
+    cov = BCG[["ablat", "alloc"]].assign(year=np.arange(1948, 1961))
+    assert design_matrix(cov, BCG["study"].tolist(), moderators=formula)._spec is not None
