@@ -780,15 +780,20 @@ class MetaResult:
         path = Path(path)
         dt = self.posterior.to_datatree().copy()
         dt.attrs["bayesmeta"] = json.dumps(self.to_metadata(), sort_keys=True, default=_json)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            dt.to_netcdf(tmp, engine="h5netcdf")
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return write_netcdf(dt, path)
+
+
+def write_netcdf(dt: Any, path: Path) -> Path:
+    """Write a DataTree to ``path`` atomically (a temporary file beside it, then renamed)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        dt.to_netcdf(tmp, engine="h5netcdf")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
 
 
 def load(path: str | os.PathLike[str]) -> MetaResult | Any:

@@ -32,7 +32,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -581,6 +580,8 @@ class NetworkResult:
         """
         import xarray as xr
 
+        from bayesmeta.results import _json, write_netcdf
+
         path = Path(path)
         groups = {}
         for node, _, _, f in self._fits():
@@ -589,25 +590,7 @@ class NetworkResult:
         root.attrs["bayesmeta_network"] = json.dumps(
             self.to_metadata(), sort_keys=True, default=_json
         )
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            root.to_netcdf(tmp, engine="h5netcdf")
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
-
-
-def _json(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+        return write_netcdf(root, path)
 
 
 def load_network(path: str | os.PathLike[str]) -> NetworkResult:
